@@ -1,0 +1,8 @@
+"""The Functions app object. It only registers blueprints; everything else lives in ``shared``."""
+
+import azure.functions as func
+
+from shared.triggers.http import bp as http_blueprint
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(http_blueprint)

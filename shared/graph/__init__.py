@@ -1,0 +1,1 @@
+"""Microsoft Graph access: the only package that imports msgraph-sdk."""

@@ -1,0 +1,104 @@
+"""One managed-identity credential and one Graph client per worker process.
+
+The Functions Python worker runs every ``async def`` invocation on one long-lived event loop, so a
+client created once keeps its connection pool and its cached token across invocations. Creating them
+per call would fetch a token per call (throttled by the identity endpoint) and pay the SDK's slow
+import on the hot path; creating them at import time would slow down indexing and fail before the
+settings can be reported. Hence: lazily, on first use, behind a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+from azure.identity.aio import ManagedIdentityCredential
+
+from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.graph.gateway import GraphGateway
+
+
+class _ProcessGraph:
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._gateway: GraphGateway | None = None
+        self._credential: ManagedIdentityCredential | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    async def gateway(self, settings: Settings | None = None) -> GraphGateway:
+        if self._gateway is not None:
+            return self._gateway
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._gateway is None:
+                self._gateway = self._build(settings or get_settings())
+        return self._gateway
+
+    def _build(self, settings: Settings) -> GraphGateway:
+        # Imported here: msgraph's import costs about a second and most invocations of a
+        # freshly indexed worker (the schema endpoint, bad requests) never need it.
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider,
+        )
+        from kiota_http.middleware.options import RetryHandlerOption
+        from msgraph.graph_request_adapter import GraphRequestAdapter
+        from msgraph.graph_service_client import GraphServiceClient
+        from msgraph_core import GraphClientFactory
+
+        from shared.graph.gateway import GraphGateway
+
+        credential_args: dict[str, Any] = {}
+        if settings.managed_identity_client_id:
+            credential_args["client_id"] = settings.managed_identity_client_id
+        credential = ManagedIdentityCredential(**credential_args)
+        host = urlsplit(settings.graph_base_url).hostname or ""
+        auth = AzureIdentityAuthenticationProvider(
+            credential,
+            scopes=[settings.graph_scope],
+            # The token goes to the configured Graph host and nowhere else.
+            allowed_hosts=[host],
+            # Managed identity tokens cannot answer CAE claims challenges.
+            is_cae_enabled=False,
+        )
+        retry = RetryHandlerOption(
+            delay=settings.graph_retry_delay_seconds,
+            max_retries=settings.graph_max_retries,
+            should_retry=True,
+        )
+        # No base_url on the httpx client: the SDK would then build ".../v1.0//users" URLs.
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=10.0), http2=True
+        )
+        http = GraphClientFactory.create_with_default_middleware(
+            client=http, options={RetryHandlerOption.get_key(): retry}
+        )
+        adapter = GraphRequestAdapter(auth, client=http)
+        adapter.base_url = settings.graph_base_url
+        self._credential, self._http = credential, http
+        return GraphGateway(GraphServiceClient(request_adapter=adapter), settings.graph_base_url)
+
+    async def close(self) -> None:
+        """Release connections; tests and the demo call this, the Functions host never does."""
+        if self._http is not None:
+            await self._http.aclose()
+        if self._credential is not None:
+            await self._credential.close()
+        self._gateway = self._credential = self._http = None
+        self._lock = None
+
+
+_process_graph = _ProcessGraph()
+
+
+async def get_gateway() -> GraphGateway:
+    """The Graph gateway of this worker process, created on first use."""
+    return await _process_graph.gateway()
+
+
+async def close_gateway() -> None:
+    await _process_graph.close()

@@ -1,0 +1,243 @@
+"""The narrow Graph API the reset needs, over msgraph-sdk (imported lazily by ``client``).
+
+The engine speaks in users, methods and steps; this module is the only one that knows SDK request
+builders, Graph's addressing quirks and its error envelope. Every SDK failure leaves here as a
+``GraphError`` (or ``UserNotFoundError``) carrying Graph's code and request-id, because those are
+what an admin needs to open a case with Microsoft.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from azure.core.exceptions import ClientAuthenticationError
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph.generated.models.authentication_phone_type import AuthenticationPhoneType
+from msgraph.generated.models.phone_authentication_method import PhoneAuthenticationMethod
+from msgraph.generated.models.temporary_access_pass_authentication_method import (
+    TemporaryAccessPassAuthenticationMethod,
+)
+from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+from msgraph.graph_service_client import GraphServiceClient
+
+from shared.graph.contract import (
+    CreatedPhone,
+    CreatedTemporaryAccessPass,
+    DirectoryUser,
+    GraphError,
+    UserNotFoundError,
+)
+from shared.models import (
+    PASSWORD_ODATA_TYPE,
+    MethodType,
+    PhoneType,
+    RegisteredMethod,
+    mask_phone_number,
+)
+
+if TYPE_CHECKING:
+    from msgraph.generated.users.item.authentication.authentication_request_builder import (
+        AuthenticationRequestBuilder,
+    )
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+USER_SELECT = ("id", "userPrincipalName", "userType", "accountEnabled", "displayName")
+
+
+def _item_builder(auth: AuthenticationRequestBuilder, kind: MethodType, method_id: str) -> Any:
+    """The type-specific item endpoint: Graph has no generic DELETE for methods."""
+    builders: dict[MethodType, Callable[[], Any]] = {
+        MethodType.phone: lambda: auth.phone_methods.by_phone_authentication_method_id(method_id),
+        MethodType.email: lambda: auth.email_methods.by_email_authentication_method_id(method_id),
+        MethodType.microsoft_authenticator: lambda: (
+            auth.microsoft_authenticator_methods.by_microsoft_authenticator_authentication_method_id(
+                method_id
+            )
+        ),
+        MethodType.software_oath: lambda: (
+            auth.software_oath_methods.by_software_oath_authentication_method_id(method_id)
+        ),
+        MethodType.fido2: lambda: auth.fido2_methods.by_fido2_authentication_method_id(method_id),
+        MethodType.windows_hello_for_business: lambda: (
+            auth.windows_hello_for_business_methods.by_windows_hello_for_business_authentication_method_id(
+                method_id
+            )
+        ),
+        MethodType.temporary_access_pass: lambda: (
+            auth.temporary_access_pass_methods.by_temporary_access_pass_authentication_method_id(
+                method_id
+            )
+        ),
+        MethodType.platform_credential: lambda: (
+            auth.platform_credential_methods.by_platform_credential_authentication_method_id(
+                method_id
+            )
+        ),
+        MethodType.external_authentication: lambda: (
+            auth.external_authentication_methods.by_external_authentication_method_id(method_id)
+        ),
+    }
+    return builders[kind]()
+
+
+def _mask_email(address: str | None) -> str | None:
+    if not address or "@" not in address:
+        return None
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def _describe(method: Any) -> RegisteredMethod | None:
+    """Our view of one SDK method model; None for the password, which a reset never touches."""
+    odata_type = str(getattr(method, "odata_type", "") or "")
+    if odata_type.lower() == PASSWORD_ODATA_TYPE.lower():
+        return None
+    kind = MethodType.from_odata_type(odata_type)
+    phone_type: PhoneType | None = None
+    display: str | None = getattr(method, "display_name", None)
+    if kind is MethodType.phone:
+        raw_type = getattr(method, "phone_type", None)
+        raw_value = getattr(raw_type, "value", raw_type)
+        phone_type = PhoneType(raw_value) if raw_value in set(PhoneType) else None
+        display = mask_phone_number(getattr(method, "phone_number", None))
+    elif kind is MethodType.email:
+        display = _mask_email(getattr(method, "email_address", None))
+    return RegisteredMethod(
+        type=kind, odata_type=odata_type, id=str(method.id), phone_type=phone_type, display=display
+    )
+
+
+def _user_key_url(base_url: str, key: str) -> str:
+    """URL of a user addressed by a ``$``-prefixed UPN, in the ``('...')`` form Graph documents.
+
+    ``/users/$x@contoso.com`` fails with 400; inside the key literal a quote is doubled and ``#``
+    (guests) must still be percent-encoded.
+    """
+    literal = quote(key.replace("'", "''"), safe="$@'!^~._-&+")
+    return f"{base_url}/users('{literal}')?$select={','.join(USER_SELECT)}"
+
+
+class GraphGateway:
+    """Async calls against Graph v1.0 with the app's managed identity."""
+
+    def __init__(self, client: GraphServiceClient, base_url: str) -> None:
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await operation()
+        except APIError as exc:
+            raise _graph_error(exc) from None
+        except ClientAuthenticationError as exc:
+            # The message says which identity endpoint failed; it holds no token.
+            raise GraphError(None, "managedIdentityTokenUnavailable", str(exc.message)) from None
+        except httpx.TimeoutException:
+            raise GraphError(None, "timeout", "Graph did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise GraphError(None, "connectionFailed", type(exc).__name__) from None
+
+    async def get_user(self, key: str) -> DirectoryUser:
+        if key.startswith("$"):
+            builder = UserItemRequestBuilder(
+                self._client.request_adapter, _user_key_url(self._base_url, key)
+            )
+            config = None
+        else:
+            builder = self._client.users.by_user_id(key)
+            params = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
+                select=list(USER_SELECT)
+            )
+            config = RequestConfiguration(query_parameters=params)
+        try:
+            user = await self._call(lambda: builder.get(request_configuration=config))
+        except GraphError as exc:
+            if exc.not_found:
+                raise UserNotFoundError(key, exc.request_id) from None
+            raise
+        if user is None or not user.id:
+            raise GraphError(200, "emptyResponse", "Graph returned no user")
+        return DirectoryUser(
+            id=user.id,
+            user_principal_name=user.user_principal_name or key,
+            user_type=user.user_type,
+            account_enabled=user.account_enabled,
+            display_name=user.display_name,
+        )
+
+    async def list_methods(self, user_id: str) -> list[RegisteredMethod]:
+        """Every registered method but the password, following paging just in case."""
+        request = self._client.users.by_user_id(user_id).authentication.methods
+        page = await self._call(request.get)
+        methods: list[RegisteredMethod] = []
+        while page is not None:
+            methods.extend(m for m in map(_describe, page.value or []) if m is not None)
+            next_link = page.odata_next_link
+            if not next_link:
+                break
+            page = await self._call(request.with_url(next_link).get)
+        return methods
+
+    async def delete_method(self, user_id: str, method: RegisteredMethod) -> None:
+        if method.type is None:
+            raise ValueError(f"{method.odata_type} has no delete endpoint in Graph v1.0")
+        auth = self._client.users.by_user_id(user_id).authentication
+        await self._call(_item_builder(auth, method.type, method.id).delete)
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        builder = self._client.users.by_user_id(user_id).revoke_sign_in_sessions
+        response = await self._call(builder.post)
+        # Graph documents 204 but answers 200 {"value": true}; both are success, false is not.
+        if response is not None and response.value is False:
+            raise GraphError(200, "revokeNotConfirmed", "Graph answered value=false")
+
+    async def add_phone(self, user_id: str, number: str, phone_type: PhoneType) -> CreatedPhone:
+        body = PhoneAuthenticationMethod(
+            phone_number=number, phone_type=AuthenticationPhoneType(phone_type.value)
+        )
+        builder = self._client.users.by_user_id(user_id).authentication.phone_methods
+        created = await self._call(lambda: builder.post(body))
+        if created is None or not created.id:
+            raise GraphError(200, "emptyResponse", "Graph returned no phone method")
+        return CreatedPhone(id=created.id)
+
+    async def create_temporary_access_pass(
+        self, user_id: str, lifetime_minutes: int, usable_once: bool
+    ) -> CreatedTemporaryAccessPass:
+        body = TemporaryAccessPassAuthenticationMethod(
+            lifetime_in_minutes=lifetime_minutes, is_usable_once=usable_once
+        )
+        builder = self._client.users.by_user_id(user_id).authentication
+        created = await self._call(lambda: builder.temporary_access_pass_methods.post(body))
+        if created is None or not created.id or not created.temporary_access_pass:
+            raise GraphError(200, "emptyResponse", "Graph returned no Temporary Access Pass")
+        return CreatedTemporaryAccessPass(
+            id=created.id,
+            value=created.temporary_access_pass,
+            lifetime_minutes=created.lifetime_in_minutes or lifetime_minutes,
+            usable_once=bool(created.is_usable_once),
+            starts_at=created.start_date_time,
+        )
+
+
+def _graph_error(exc: Any) -> GraphError:
+    """Graph's envelope (code, message, request-id) out of the SDK's ODataError."""
+    status = getattr(exc, "response_status_code", None)
+    headers = {k.lower(): v for k, v in (getattr(exc, "response_headers", None) or {}).items()}
+    main = getattr(exc, "error", None)
+    inner = getattr(main, "inner_error", None)
+    request_id = getattr(inner, "request_id", None) or headers.get("request-id")
+    return GraphError(
+        status=status,
+        code=str(getattr(main, "code", None) or "unknown"),
+        message=str(getattr(main, "message", None) or getattr(exc, "message", None) or exc),
+        request_id=request_id,
+        retry_after=headers.get("retry-after"),
+    )

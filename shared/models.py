@@ -1,0 +1,399 @@
+"""The reset request, the plan's steps and the outcome, and the authentication method types.
+
+The request model is the contract with every caller (ITSM webhooks, Power Automate, the
+schedule), so it is strict: unknown fields are refused, booleans must be JSON booleans, and every
+value Graph would reject later is rejected here first, with all field errors at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializationInfo,
+    ValidatorFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+
+class MethodType(StrEnum):
+    """Authentication method types a reset can remove, named as in the request."""
+
+    phone = "phone"
+    email = "email"
+    microsoft_authenticator = "microsoftAuthenticator"
+    software_oath = "softwareOath"
+    fido2 = "fido2"
+    windows_hello_for_business = "windowsHelloForBusiness"
+    temporary_access_pass = "temporaryAccessPass"
+    platform_credential = "platformCredential"
+    external_authentication = "externalAuthentication"
+
+    @property
+    def odata_type(self) -> str:
+        if self is MethodType.external_authentication:
+            return "#microsoft.graph.externalAuthenticationMethod"
+        return f"#microsoft.graph.{self.value}AuthenticationMethod"
+
+    @classmethod
+    def from_odata_type(cls, odata_type: str | None) -> MethodType | None:
+        """Map Graph's ``@odata.type`` to a type, or None for types v1.0 cannot delete."""
+        return _BY_ODATA_TYPE.get((odata_type or "").lower())
+
+
+_BY_ODATA_TYPE = {t.odata_type.lower(): t for t in MethodType}
+PASSWORD_ODATA_TYPE = "#microsoft.graph.passwordAuthenticationMethod"
+
+
+class PhoneType(StrEnum):
+    mobile = "mobile"
+    alternate_mobile = "alternateMobile"
+    office = "office"
+
+
+# Graph refuses to delete `mobile` while an `alternateMobile` exists, so phones go in this order.
+PHONE_DELETE_ORDER: tuple[PhoneType, ...] = (
+    PhoneType.alternate_mobile,
+    PhoneType.office,
+    PhoneType.mobile,
+)
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+# Entra allows A-Z a-z 0-9 ' . - _ ! # ^ ~ before the @ (plus a leading $ on some synced
+# accounts); guests carry #EXT#. Anything else (/, %, ?, spaces) is refused so a key can never
+# change the shape of a Graph URL.
+_UPN = re.compile(
+    r"^[A-Za-z0-9'._!#^~$&+-]{1,64}@"
+    r"(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_TICKET = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}(?:x\d{1,10})?$")
+_GRAPH_PHONE = re.compile(r"^\+(\d{1,3}) (\d{4,14})(?:x(\d{1,10}))?$")
+
+
+def _check_user_key(value: str) -> str:
+    if _GUID.match(value):
+        return value.lower()
+    if len(value) > 113 or not _UPN.match(value):
+        raise ValueError("must be a userPrincipalName (name@domain) or an object id (GUID)")
+    if value.startswith(".") or ".@" in value or ".." in value.split("@", 1)[0]:
+        raise ValueError("a userPrincipalName cannot start with a period or have one before the @")
+    return value
+
+
+def _check_single_line(value: str) -> str:
+    # Recorded in audit events: a line break here could forge a log line.
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+def _check_free_text(value: str | None) -> str | None:
+    if value is not None and _CONTROL_BUT_LINE_BREAKS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def normalise_phone_number(value: str) -> str:
+    """Return Graph's ``+CC NNNN[xEXT]`` form of an E.164 or Graph-form number.
+
+    E.164 has no separator between country code and number, so the split needs the country-code
+    table that libphonenumber carries; a wrong split would register an unreachable number.
+    """
+    compact = value.strip()
+    graph_form = _GRAPH_PHONE.match(compact)
+    if not graph_form and not _E164.match(compact):
+        raise ValueError(
+            "must be E.164 (+12065550123) or Graph's form (+1 2065550123), "
+            "optionally with an extension (x123)"
+        )
+    number_part, _, extension = compact.replace(" ", "").partition("x")
+    try:
+        parsed = phonenumbers.parse(number_part, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not a phone number with a valid country code") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("has the wrong length for its country code")
+    if graph_form and int(graph_form.group(1)) != parsed.country_code:
+        raise ValueError(f"country code should be +{parsed.country_code}")
+    national = phonenumbers.national_significant_number(parsed)
+    return f"+{parsed.country_code} {national}" + (f"x{extension}" if extension else "")
+
+
+def mask_phone_number(value: str | None) -> str | None:
+    """Keep the country code and the last two digits: enough to recognise, not to call."""
+    if not value:
+        return value
+    match = _GRAPH_PHONE.match(value)
+    if not match:
+        return "*" * 6
+    national = match.group(2)
+    return f"+{match.group(1)} {'*' * (len(national) - 2)}{national[-2:]}"
+
+
+UserKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=113,
+        description="userPrincipalName (guests: the #EXT# form) or object id (GUID) of the user.",
+        examples=["adele.vance@contoso.com", "6e7b768e-07e2-4810-8459-485f84f8f204"],
+    ),
+    AfterValidator(_check_user_key),
+]
+
+
+class NewPhone(BaseModel):
+    """A phone number to register after the reset (the user's replacement phone)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    # repr=False: a request object in a traceback or log line must not show the number.
+    number: str = Field(
+        repr=False,
+        description="E.164 (+12065550123) or Graph's form (+1 2065550123); extension as x123.",
+        examples=["+12065550123", "+1 2065550123x123"],
+    )
+    type: PhoneType = Field(default=PhoneType.mobile, description="Graph phoneType.")
+
+    @field_validator("number")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return normalise_phone_number(value)
+
+
+class TemporaryAccessPassRequest(BaseModel):
+    """A Temporary Access Pass issued after the reset, so the user can register anew."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    lifetime_minutes: int = Field(
+        default=60, ge=10, le=43200, description="10 minutes to 30 days; the tenant policy applies."
+    )
+    usable_once: bool = Field(default=True, description="One sign-in only (recommended).")
+
+
+class ResetRequest(BaseModel):
+    """One MFA reset of one user, as a caller submits it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        title="MFA reset request",
+        json_schema_extra={
+            "examples": [
+                {
+                    "user": "adele.vance@contoso.com",
+                    "ticket_id": "INC0012345",
+                    "requested_by": "helpdesk.agent@contoso.com",
+                    "reason": "Lost phone, identity verified by manager call-back",
+                    "new_phone": {"number": "+12065550123", "type": "mobile"},
+                }
+            ]
+        },
+    )
+
+    user: UserKey
+    ticket_id: str = Field(
+        description="ITSM ticket or change reference: 1-64 of A-Z a-z 0-9 . _ : / -",
+        examples=["INC0012345", "JSM-4711"],
+    )
+    requested_by: Annotated[
+        str,
+        Field(min_length=1, max_length=256, description="Who asked (UPN, e-mail or name)."),
+        AfterValidator(_check_single_line),
+    ]
+    reason: Annotated[
+        str | None,
+        Field(default=None, max_length=500, description="Free text for the audit trail."),
+        AfterValidator(_check_free_text),
+    ] = None
+    revoke_sessions: bool = Field(default=True, description="Revoke the user's sign-in sessions.")
+    remove_methods: Literal["all"] | list[MethodType] = Field(
+        default="all", description='"all", or the method types to remove.'
+    )
+    keep_methods: list[MethodType] = Field(
+        default_factory=list,
+        description="Method types never touched (e.g. windowsHelloForBusiness).",
+    )
+    new_phone: NewPhone | None = None
+    temporary_access_pass: TemporaryAccessPassRequest | None = None
+    dry_run: bool = Field(default=False, description="Return the ordered plan; change nothing.")
+
+    @field_validator("ticket_id")
+    @classmethod
+    def _check_ticket(cls, value: str) -> str:
+        if not _TICKET.match(value):
+            raise ValueError("must be 1-64 characters of A-Z a-z 0-9 . _ : / -")
+        return value
+
+    @field_validator("remove_methods", mode="wrap")
+    @classmethod
+    def _check_remove(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Validated by hand: the union's default errors name both branches and confuse callers.
+        if value == "all":
+            return "all"
+        if not isinstance(value, list):
+            raise ValueError('must be "all" or a list of method types')
+        if not value:
+            raise ValueError('must name at least one method type, or be "all"')
+        known = {t.value: t for t in MethodType}
+        unknown = [str(v) for v in value if not isinstance(v, str) or v not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown method type(s) {', '.join(unknown)}; expected {', '.join(known)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a method type twice")
+        return [known[v] for v in value]
+
+    @field_validator("keep_methods")
+    @classmethod
+    def _check_keep(cls, value: list[MethodType]) -> list[MethodType]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a method type twice")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ResetRequest:
+        if isinstance(self.remove_methods, list) and set(self.remove_methods) & set(
+            self.keep_methods
+        ):
+            raise ValueError("keep_methods and remove_methods name the same method type")
+        if not self.selected_types():
+            raise ValueError("keep_methods leaves no method type to remove")
+        return self
+
+    def selected_types(self) -> frozenset[MethodType]:
+        """The method types this request removes."""
+        chosen = set(MethodType) if self.remove_methods == "all" else set(self.remove_methods)
+        return frozenset(chosen - set(self.keep_methods))
+
+
+# ----------------------------------------------------------------------------------------------
+# What the engine reports.
+
+
+class StepAction(StrEnum):
+    delete_method = "delete_method"
+    revoke_sessions = "revoke_sessions"
+    add_phone = "add_phone"
+    create_temporary_access_pass = "create_temporary_access_pass"
+
+
+class StepResult(StrEnum):
+    planned = "planned"  # dry run: this step would run
+    done = "done"
+    already_absent = "already_absent"  # 404 on delete: gone before we got to it
+    failed = "failed"
+    skipped = "skipped"  # not attempted; `detail` says why
+
+
+class OutcomeStatus(StrEnum):
+    planned = "planned"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class GraphErrorInfo(BaseModel):
+    """What Graph said when a call failed: enough for an admin to open a support case."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: int | None = Field(description="HTTP status; null when no response arrived.")
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+class Step(BaseModel):
+    action: StepAction
+    method_type: MethodType | None = None
+    method_id: str | None = None
+    phone_type: PhoneType | None = None
+    result: StepResult = StepResult.planned
+    detail: str | None = None
+    error: GraphErrorInfo | None = None
+
+
+class RegisteredMethod(BaseModel):
+    """A method registered on the user, as listed by Graph, with nothing secret in it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: MethodType | None = Field(description="null for types Graph v1.0 cannot delete.")
+    odata_type: str
+    id: str
+    phone_type: PhoneType | None = None
+    display: str | None = Field(
+        default=None, description="Label to recognise it by; phone numbers are masked."
+    )
+
+
+class UserRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_principal_name: str
+
+
+class IssuedTemporaryAccessPass(BaseModel):
+    """The pass itself is a credential: it is shown once, to the caller, and nowhere else."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: SecretStr
+    lifetime_minutes: int
+    usable_once: bool
+    starts_at: datetime | None = None
+
+    @field_serializer("value")
+    def _reveal_only_when_asked(self, value: SecretStr, info: SerializationInfo) -> str:
+        context = info.context or {}
+        return value.get_secret_value() if context.get("reveal_secrets") else str(value)
+
+
+class Outcome(BaseModel):
+    id: str
+    status: OutcomeStatus
+    user: UserRef
+    ticket_id: str
+    dry_run: bool = False
+    started_at: datetime
+    finished_at: datetime | None = None
+    steps: list[Step] = Field(default_factory=list)
+    remaining_methods: list[RegisteredMethod] | None = Field(
+        default=None,
+        description="Methods registered after the reset (the password is never touched and not "
+        "listed); for a dry run, the methods registered now.",
+    )
+    remaining_methods_verified: bool = Field(
+        default=False,
+        description="True when remaining_methods comes from a fresh listing after the reset.",
+    )
+    sessions_revoked_at: datetime | None = None
+    temporary_access_pass: IssuedTemporaryAccessPass | None = None
+    detail: str | None = None
+
+    def to_response(self) -> dict[str, Any]:
+        """The JSON body for the caller who asked for this reset: the only place a TAP appears."""
+        return self.model_dump(mode="json", context={"reveal_secrets": True})
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON for logs and storage: the TAP value is masked, phone numbers were never here."""
+        return self.model_dump(mode="json")

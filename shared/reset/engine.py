@@ -1,0 +1,285 @@
+"""Carries out a reset plan against Graph and verifies the result.
+
+What makes this more than a loop over DELETE calls:
+
+- Graph refuses to delete the default method while others remain (and to delete a mobile phone
+  while an alternate mobile remains), and v1.0 cannot say which method is the default. Deletions
+  Graph refuses with 400 are therefore retried after the others, round after round, for as long as
+  a round makes progress - the approach of Microsoft's own reset cmdlet, generalised.
+- A 404 means the method is already gone: the goal, not a failure.
+- When Graph stays throttled or unavailable after the SDK's retries, later writes are not tried
+  (they would fail the same way, slowly); the outcome lists what was done and what remains.
+- Success is decided by listing the methods again, not by trusting the 204s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pydantic import SecretStr
+
+from shared.graph.contract import Gateway, GraphError
+from shared.models import (
+    IssuedTemporaryAccessPass,
+    Outcome,
+    OutcomeStatus,
+    RegisteredMethod,
+    ResetRequest,
+    Step,
+    StepAction,
+    StepResult,
+    UserRef,
+)
+from shared.reset.plan import Plan, build_plan
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ResetEngine:
+    def __init__(self, gateway: Gateway, clock: Clock = utc_now) -> None:
+        self._graph = gateway
+        self._clock = clock
+
+    async def run(self, request: ResetRequest, reset_id: str) -> Outcome:
+        """Reset one user's MFA, or for a dry run only say how.
+
+        Raises ``UserNotFoundError`` or ``GraphError`` when the user cannot be resolved (nothing
+        has been done then); ``PlanConflictError`` when the request cannot work on this user
+        (nothing has been done either). Every later failure is reported inside the outcome.
+        """
+        started = self._clock()
+        user = await self._graph.get_user(request.user)
+        outcome = Outcome(
+            id=reset_id,
+            status=OutcomeStatus.failed,
+            user=UserRef(id=user.id, user_principal_name=user.user_principal_name),
+            ticket_id=request.ticket_id,
+            dry_run=request.dry_run,
+            started_at=started,
+        )
+        try:
+            before = await self._graph.list_methods(user.id)
+        except GraphError as exc:
+            outcome.detail = f"could not list the user's methods: {exc}"
+            outcome.finished_at = self._clock()
+            return outcome
+        plan = build_plan(request, before)
+        outcome.steps = plan.steps()
+        if request.dry_run:
+            outcome.status = OutcomeStatus.planned
+            outcome.remaining_methods = before
+            outcome.remaining_methods_verified = True
+            outcome.finished_at = self._clock()
+            return outcome
+        await _Run(self._graph, self._clock, request, plan, outcome).execute()
+        outcome.finished_at = self._clock()
+        return outcome
+
+
+class _Run:
+    """The state of one reset while it runs."""
+
+    def __init__(
+        self,
+        graph: Gateway,
+        clock: Clock,
+        request: ResetRequest,
+        plan: Plan,
+        outcome: Outcome,
+    ) -> None:
+        self.graph = graph
+        self.clock = clock
+        self.request = request
+        self.plan = plan
+        self.outcome = outcome
+        self.user_id = outcome.user.id
+        self.unavailable: GraphError | None = None  # set once Graph stays throttled/down
+        self.added_ids: set[str] = set()
+
+    def _log(self, step: Step) -> None:
+        log.info(
+            "reset step %s %s: %s",
+            step.action,
+            step.method_type or "",
+            step.result,
+            extra={
+                "reset_id": self.outcome.id,
+                "ticket_id": self.outcome.ticket_id,
+                "user_id": self.user_id,
+                "action": str(step.action),
+                "method_type": str(step.method_type or ""),
+                "method_id": step.method_id or "",
+                "result": str(step.result),
+                "graph_status": step.error.status if step.error else None,
+                "graph_code": step.error.code if step.error else None,
+                "graph_request_id": step.error.request_id if step.error else None,
+            },
+        )
+
+    def _fail(self, step: Step, exc: GraphError) -> None:
+        step.result = StepResult.failed
+        step.error = exc.info()
+        if exc.transient:
+            self.unavailable = exc
+
+    def _skip_if_unavailable(self, step: Step) -> bool:
+        if self.unavailable is None:
+            return False
+        step.result = StepResult.skipped
+        step.detail = f"not attempted: Graph stayed unavailable ({self.unavailable.code})"
+        self._log(step)
+        return True
+
+    async def execute(self) -> None:
+        by_id = {m.id: m for m in self.plan.deletions}
+        deletions = [
+            s for s in self.outcome.steps if s.action is StepAction.delete_method and s.method_id
+        ]
+        deletions = [s for s in deletions if s.method_id in by_id]
+        await self._delete_all(deletions, by_id)
+        for step in self.outcome.steps:
+            if step.action is StepAction.revoke_sessions:
+                await self._revoke(step)
+            elif step.action is StepAction.add_phone:
+                await self._add_phone(step)
+            elif step.action is StepAction.create_temporary_access_pass:
+                await self._issue_tap(step)
+        await self._verify(by_id)
+
+    async def _delete_all(self, steps: list[Step], by_id: dict[str, RegisteredMethod]) -> None:
+        pending = steps
+        first_round = True
+        while pending:
+            refused: list[Step] = []
+            for step in pending:
+                if self._skip_if_unavailable(step):
+                    continue
+                method = by_id[step.method_id or ""]
+                try:
+                    await self.graph.delete_method(self.user_id, method)
+                except GraphError as exc:
+                    if exc.not_found:
+                        step.result, step.error = StepResult.already_absent, None
+                    elif exc.status == 400:
+                        # Default method, or mobile before alternate: try again after the others.
+                        self._fail(step, exc)
+                        refused.append(step)
+                        if exc.default_method_refusal:
+                            step.detail = "Graph refused: it is the user's default method"
+                        continue
+                    else:
+                        self._fail(step, exc)
+                else:
+                    step.result, step.error = StepResult.done, None
+                    if not first_round:
+                        step.detail = "deleted after the other methods (Graph refused it earlier)"
+                self._log(step)
+            first_round = False
+            if len(refused) == len(pending):
+                # No progress this round: what is left cannot be deleted while the rest remains.
+                for step in refused:
+                    self._log(step)
+                break
+            pending = refused
+
+    async def _revoke(self, step: Step) -> None:
+        if self._skip_if_unavailable(step):
+            return
+        try:
+            await self.graph.revoke_sessions(self.user_id)
+        except GraphError as exc:
+            self._fail(step, exc)
+        else:
+            step.result = StepResult.done
+            self.outcome.sessions_revoked_at = self.clock()
+        self._log(step)
+
+    async def _add_phone(self, step: Step) -> None:
+        new_phone = self.plan.new_phone
+        assert new_phone is not None
+        if self._skip_if_unavailable(step):
+            return
+        try:
+            created = await self.graph.add_phone(self.user_id, new_phone.number, new_phone.type)
+        except GraphError as exc:
+            self._fail(step, exc)
+        else:
+            step.result, step.method_id = StepResult.done, created.id
+            self.added_ids.add(created.id)
+        self._log(step)
+
+    async def _issue_tap(self, step: Step) -> None:
+        wanted = self.plan.temporary_access_pass
+        assert wanted is not None
+        if self._skip_if_unavailable(step):
+            return
+        try:
+            tap = await self.graph.create_temporary_access_pass(
+                self.user_id, wanted.lifetime_minutes, wanted.usable_once
+            )
+        except GraphError as exc:
+            self._fail(step, exc)
+        else:
+            step.result, step.method_id = StepResult.done, tap.id
+            self.added_ids.add(tap.id)
+            self.outcome.temporary_access_pass = IssuedTemporaryAccessPass(
+                value=SecretStr(tap.value),
+                lifetime_minutes=tap.lifetime_minutes,
+                usable_once=tap.usable_once,
+                starts_at=tap.starts_at,
+            )
+        self._log(step)
+
+    async def _verify(self, by_id: dict[str, RegisteredMethod]) -> None:
+        outcome = self.outcome
+        try:
+            after = await self.graph.list_methods(self.user_id)
+        except GraphError as exc:
+            gone = {
+                s.method_id
+                for s in outcome.steps
+                if s.result in (StepResult.done, StepResult.already_absent)
+            }
+            outcome.remaining_methods = [
+                m for m in (*self.plan.deletions, *self.plan.kept) if m.id not in gone
+            ]
+            outcome.remaining_methods_verified = False
+            outcome.status = OutcomeStatus.failed
+            outcome.detail = f"could not list the methods again to verify the reset: {exc}"
+            return
+        outcome.remaining_methods = after
+        outcome.remaining_methods_verified = True
+        still_there = {m.id for m in after} - self.added_ids
+        leftovers = [m for m in by_id.values() if m.id in still_there]
+        for step in outcome.steps:
+            if (
+                step.action is StepAction.delete_method
+                and step.result is StepResult.failed
+                and step.method_id in by_id
+                and step.method_id not in still_there
+            ):
+                step.result = StepResult.done
+                step.detail = "Graph answered with an error, but the method is gone (verified)"
+        unfinished = [
+            s
+            for s in outcome.steps
+            if s.action is not StepAction.delete_method and s.result is not StepResult.done
+        ]
+        if not leftovers and not unfinished:
+            outcome.status = OutcomeStatus.succeeded
+            return
+        outcome.status = OutcomeStatus.failed
+        reasons = []
+        if leftovers:
+            reasons.append(f"{len(leftovers)} selected method(s) remain")
+        if unfinished:
+            reasons.append("not done: " + ", ".join(str(s.action) for s in unfinished))
+        outcome.detail = "; ".join(reasons)

@@ -1,0 +1,137 @@
+"""From a request and the user's registered methods to an ordered list of steps.
+
+The order carries Graph's rules, so it lives in one pure function that a dry run can show and a
+test can check without a tenant:
+
+- deletions first, phones last and among them ``alternateMobile`` -> ``office`` -> ``mobile``
+  (Graph refuses to delete a mobile while an alternate mobile exists);
+- the user's default method cannot be deleted while others remain and Graph v1.0 cannot say which
+  one it is, so the engine defers whichever deletion Graph refuses for that reason to the end;
+- then revoke the sessions, then add the new phone and issue the Temporary Access Pass, so that the
+  new credentials are not revoked or deleted by the reset itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.models import (
+    PHONE_DELETE_ORDER,
+    MethodType,
+    NewPhone,
+    PhoneType,
+    RegisteredMethod,
+    ResetRequest,
+    Step,
+    StepAction,
+    StepResult,
+    TemporaryAccessPassRequest,
+)
+
+# Non-phone methods in the order they go. Strong, device-bound credentials and the fallbacks a user
+# signs in with today come first; the TAP goes last but for phones so a pass being used right now
+# keeps working as long as possible.
+DELETE_ORDER: tuple[MethodType, ...] = (
+    MethodType.microsoft_authenticator,
+    MethodType.software_oath,
+    MethodType.fido2,
+    MethodType.windows_hello_for_business,
+    MethodType.platform_credential,
+    MethodType.external_authentication,
+    MethodType.email,
+    MethodType.temporary_access_pass,
+    MethodType.phone,
+)
+
+
+class PlanConflictError(Exception):
+    """The request cannot be carried out on this user as asked; nothing has been changed."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    deletions: tuple[RegisteredMethod, ...]
+    unsupported: tuple[RegisteredMethod, ...]
+    kept: tuple[RegisteredMethod, ...]
+    revoke_sessions: bool
+    new_phone: NewPhone | None
+    temporary_access_pass: TemporaryAccessPassRequest | None
+
+    def steps(self) -> list[Step]:
+        steps = [
+            Step(
+                action=StepAction.delete_method,
+                method_type=m.type,
+                method_id=m.id,
+                phone_type=m.phone_type,
+            )
+            for m in self.deletions
+        ]
+        steps += [
+            Step(
+                action=StepAction.delete_method,
+                method_id=m.id,
+                result=StepResult.skipped,
+                detail=f"{m.odata_type} cannot be deleted through Graph v1.0",
+            )
+            for m in self.unsupported
+        ]
+        if self.revoke_sessions:
+            steps.append(Step(action=StepAction.revoke_sessions))
+        if self.new_phone is not None:
+            steps.append(
+                Step(
+                    action=StepAction.add_phone,
+                    method_type=MethodType.phone,
+                    phone_type=self.new_phone.type,
+                )
+            )
+        if self.temporary_access_pass is not None:
+            steps.append(
+                Step(
+                    action=StepAction.create_temporary_access_pass,
+                    method_type=MethodType.temporary_access_pass,
+                )
+            )
+        return steps
+
+
+def _deletion_key(method: RegisteredMethod) -> tuple[int, int]:
+    assert method.type is not None
+    phone_rank = PHONE_DELETE_ORDER.index(method.phone_type) if method.phone_type else 0
+    return DELETE_ORDER.index(method.type), phone_rank
+
+
+def build_plan(request: ResetRequest, methods: list[RegisteredMethod]) -> Plan:
+    selected = request.selected_types()
+    deletions = sorted(
+        (m for m in methods if m.type is not None and m.type in selected), key=_deletion_key
+    )
+    kept = [m for m in methods if m.type is not None and m.type not in selected]
+    # Types v1.0 cannot delete (hardware OATH, ...) are only "selected" by a request for "all".
+    unsupported = [m for m in methods if m.type is None] if request.remove_methods == "all" else []
+    if request.new_phone is not None:
+        _check_new_phone(request.new_phone, kept)
+    return Plan(
+        deletions=tuple(deletions),
+        unsupported=tuple(unsupported),
+        kept=tuple(kept + [m for m in methods if m.type is None and m not in unsupported]),
+        revoke_sessions=request.revoke_sessions,
+        new_phone=request.new_phone,
+        temporary_access_pass=request.temporary_access_pass,
+    )
+
+
+def _check_new_phone(new_phone: NewPhone, kept: list[RegisteredMethod]) -> None:
+    """Refuse before any change what Graph would refuse after the deletions."""
+    kept_phone_types = {m.phone_type for m in kept if m.type is MethodType.phone}
+    if new_phone.type in kept_phone_types:
+        raise PlanConflictError(
+            f"the user has a {new_phone.type} phone and this request keeps phones; "
+            "remove phones too or choose another phone type"
+        )
+    if new_phone.type is PhoneType.alternate_mobile and PhoneType.mobile not in kept_phone_types:
+        raise PlanConflictError(
+            "Graph allows an alternateMobile phone only beside a mobile phone, and none will "
+            "remain; register the new number as mobile"
+        )

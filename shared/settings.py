@@ -1,0 +1,113 @@
+"""Typed app settings: the one place that reads the environment.
+
+App settings arrive as environment variables (Azure app settings, or ``local.settings.json``
+under ``func start``). Reading them in one place gives one list to keep in step with the Bicep
+templates and the README's configuration table, and one place where a bad value fails loudly at
+start-up instead of half-way through a reset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+
+# Environment variable -> field name. Kept explicit so tests can compare it with the templates.
+ENVIRONMENT_NAMES: dict[str, str] = {
+    "GRAPH_BASE_URL": "graph_base_url",
+    "AZURE_CLIENT_ID": "managed_identity_client_id",
+    "GRAPH_TIMEOUT_SECONDS": "graph_timeout_seconds",
+    "GRAPH_MAX_RETRIES": "graph_max_retries",
+    "GRAPH_RETRY_DELAY_SECONDS": "graph_retry_delay_seconds",
+}
+
+
+class SettingsError(RuntimeError):
+    """A setting has a value the app cannot run with."""
+
+
+class Settings(BaseModel):
+    """Validated app settings with their defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    graph_base_url: str = Field(
+        default=DEFAULT_GRAPH_BASE_URL,
+        description="Graph root including the version segment; national clouds and the emulator "
+        "override it.",
+    )
+    managed_identity_client_id: str | None = Field(
+        default=None,
+        description="Client id of a user-assigned managed identity; unset means system-assigned.",
+    )
+    graph_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=230,
+        description="Per-request timeout; Graph's authentication-method APIs give up after 60 s.",
+    )
+    graph_max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a throttled (429) or unavailable (503/504) Graph request.",
+    )
+    graph_retry_delay_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=180,
+        description="Base of the exponential back-off when Graph sends no Retry-After.",
+    )
+
+    @field_validator("graph_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("must be an https URL (plain http only for a loopback emulator)")
+        if not parts.path.rstrip("/"):
+            raise ValueError("must include the version segment, for example /v1.0")
+        return value.rstrip("/")
+
+    @field_validator("managed_identity_client_id")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def graph_scope(self) -> str:
+        """The token scope for Graph, derived from the base URL's host.
+
+        National clouds have their own Graph host and audience, so a fixed
+        ``https://graph.microsoft.com/.default`` would fetch a token Graph refuses there.
+        """
+        parts = urlsplit(self.graph_base_url)
+        return f"{parts.scheme}://{parts.netloc}/.default"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {
+            field: env[name] for name, field in ENVIRONMENT_NAMES.items() if env.get(name, "") != ""
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            field_to_env = {field: name for name, field in ENVIRONMENT_NAMES.items()}
+            problems = "; ".join(
+                f"{field_to_env.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise SettingsError(f"invalid app settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this worker process, read once."""
+    return Settings.from_environ()

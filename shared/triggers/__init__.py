@@ -1,0 +1,1 @@
+"""Function blueprints: parse, call the domain, answer. No domain logic here."""

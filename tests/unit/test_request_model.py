@@ -1,0 +1,208 @@
+"""The request contract: what is accepted, normalised, and refused with which field error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from shared.models import MethodType, PhoneType, ResetRequest
+from shared.problems import validation_problem
+
+VALID: dict[str, Any] = {
+    "user": "adele.vance@contoso.com",
+    "ticket_id": "INC0012345",
+    "requested_by": "helpdesk@contoso.com",
+}
+
+
+def parse(payload: Any) -> ResetRequest:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return ResetRequest.model_validate_json(raw)
+
+
+def with_(**changes: Any) -> dict[str, Any]:
+    payload = {**VALID, **changes}
+    return {k: v for k, v in payload.items() if v is not ...}
+
+
+# (payload, JSON pointer of the expected error, a fragment of its message)
+BAD_PAYLOADS: list[tuple[Any, str, str]] = [
+    (b"{not json", "#", "Invalid JSON"),
+    (b"", "#", "Invalid JSON"),
+    ([], "#", "an object"),
+    ("reset adele", "#", "an object"),
+    (with_(user=...), "#/user", "is required"),
+    (with_(ticket_id=...), "#/ticket_id", "is required"),
+    (with_(requested_by=...), "#/requested_by", "is required"),
+    (with_(extra_field=1), "#/extra_field", "not a known field"),
+    (with_(user="adele"), "#/user", "userPrincipalName"),
+    (with_(user=""), "#/user", "at least 1 character"),
+    (with_(user="adele vance@contoso.com"), "#/user", "userPrincipalName"),
+    (with_(user="adele@contoso"), "#/user", "userPrincipalName"),
+    (with_(user="../admin@contoso.com"), "#/user", "userPrincipalName"),
+    (with_(user="adele@contoso.com/../x"), "#/user", "userPrincipalName"),
+    (with_(user="a%2fb@contoso.com"), "#/user", "userPrincipalName"),
+    (with_(user=".adele@contoso.com"), "#/user", "period"),
+    (with_(user="adele.@contoso.com"), "#/user", "period"),
+    (with_(user="x" * 105 + "@contoso.com"), "#/user", "113"),
+    (with_(user="6e7b768e-07e2-4810-8459-485f84f8f20"), "#/user", "userPrincipalName"),
+    (with_(user=42), "#/user", "valid string"),
+    (with_(ticket_id=""), "#/ticket_id", "1-64"),
+    (with_(ticket_id="INC 1"), "#/ticket_id", "1-64"),
+    (with_(ticket_id="x" * 65), "#/ticket_id", "1-64"),
+    (with_(ticket_id="INC<script>"), "#/ticket_id", "1-64"),
+    (with_(requested_by=""), "#/requested_by", "at least 1 character"),
+    (with_(requested_by="eve\r\nFAKE LOG LINE"), "#/requested_by", "control characters"),
+    (with_(requested_by="eve\tmallory"), "#/requested_by", "control characters"),
+    (with_(reason="x" * 501), "#/reason", "at most 500"),
+    (with_(reason="lost phone\x00"), "#/reason", "control characters"),
+    (with_(revoke_sessions="yes"), "#/revoke_sessions", "valid boolean"),
+    (with_(revoke_sessions=1), "#/revoke_sessions", "valid boolean"),
+    (with_(dry_run="true"), "#/dry_run", "valid boolean"),
+    (with_(remove_methods="some"), "#/remove_methods", '"all" or a list'),
+    (with_(remove_methods=[]), "#/remove_methods", "at least one"),
+    (with_(remove_methods=["sms"]), "#/remove_methods", "unknown method type(s) sms"),
+    (with_(remove_methods=["password"]), "#/remove_methods", "unknown method type(s) password"),
+    (with_(remove_methods=["fido2", "fido2"]), "#/remove_methods", "twice"),
+    (with_(keep_methods=["voice"]), "#/keep_methods/0", "Input should be"),
+    (with_(keep_methods=["fido2", "fido2"]), "#/keep_methods", "twice"),
+    (with_(keep_methods="fido2"), "#/keep_methods", "valid array"),
+    (with_(remove_methods=["fido2"], keep_methods=["fido2"]), "#", "same method type"),
+    (with_(keep_methods=[t.value for t in MethodType]), "#", "no method type to remove"),
+    (with_(new_phone="+12065550123"), "#/new_phone", "an object"),
+    (with_(new_phone={}), "#/new_phone/number", "is required"),
+    (with_(new_phone={"number": "2065550123"}), "#/new_phone/number", "E.164"),
+    (with_(new_phone={"number": "+1 206-555-0123"}), "#/new_phone/number", "E.164"),
+    (with_(new_phone={"number": "+1 206555"}), "#/new_phone/number", "wrong length"),
+    (with_(new_phone={"number": "+999 12345678"}), "#/new_phone/number", "country code"),
+    (with_(new_phone={"number": "+44 2071838750x"}), "#/new_phone/number", "E.164"),
+    (with_(new_phone={"number": "+12065550123", "type": "pager"}), "#/new_phone/type", "mobile"),
+    (with_(new_phone={"number": "+12065550123", "ext": "1"}), "#/new_phone/ext", "known field"),
+    (with_(new_phone={"number": 12065550123}), "#/new_phone/number", "valid string"),
+    (
+        with_(temporary_access_pass={"lifetime_minutes": 5}),
+        "#/temporary_access_pass/lifetime_minutes",
+        "greater than or equal to 10",
+    ),
+    (
+        with_(temporary_access_pass={"lifetime_minutes": 43201}),
+        "#/temporary_access_pass/lifetime_minutes",
+        "less than or equal to 43200",
+    ),
+    (
+        with_(temporary_access_pass={"lifetime_minutes": "60"}),
+        "#/temporary_access_pass/lifetime_minutes",
+        "valid integer",
+    ),
+    (
+        with_(temporary_access_pass={"lifetime_minutes": 60.5}),
+        "#/temporary_access_pass/lifetime_minutes",
+        "valid integer",
+    ),
+    (
+        with_(temporary_access_pass={"usable_once": "no"}),
+        "#/temporary_access_pass/usable_once",
+        "valid boolean",
+    ),
+    (with_(temporary_access_pass=True), "#/temporary_access_pass", "an object"),
+]
+
+
+@pytest.mark.parametrize(("payload", "pointer", "fragment"), BAD_PAYLOADS)
+def test_bad_payload_is_refused_with_a_field_error(payload: Any, pointer: str, fragment: str):
+    with pytest.raises(ValidationError) as caught:
+        parse(payload)
+    problem = validation_problem(caught.value)
+    assert problem.status == 400
+    found = [e for e in problem.errors if e.pointer == pointer]
+    assert found, f"no error at {pointer}: {problem.errors}"
+    assert any(fragment in e.detail for e in found), found
+
+
+def test_the_table_is_large_enough():
+    assert len(BAD_PAYLOADS) >= 30
+
+
+def test_every_field_error_is_reported_at_once():
+    with pytest.raises(ValidationError) as caught:
+        parse({"user": "nope", "ticket_id": "bad id", "dry_run": "x", "zzz": 1})
+    pointers = {e.pointer for e in validation_problem(caught.value).errors}
+    assert pointers == {"#/user", "#/ticket_id", "#/requested_by", "#/dry_run", "#/zzz"}
+
+
+def test_problem_never_echoes_the_submitted_phone_number():
+    with pytest.raises(ValidationError) as caught:
+        parse(with_(new_phone={"number": "+1 206555"}))
+    assert "206555" not in validation_problem(caught.value).body().decode()
+
+
+def test_defaults():
+    request = parse(VALID)
+    assert request.revoke_sessions is True
+    assert request.remove_methods == "all"
+    assert request.keep_methods == []
+    assert request.dry_run is False
+    assert request.new_phone is None and request.temporary_access_pass is None
+    assert request.selected_types() == frozenset(MethodType)
+
+
+@pytest.mark.parametrize(
+    ("given", "sent_to_graph"),
+    [
+        ("+12065550123", "+1 2065550123"),
+        ("+1 2065550123", "+1 2065550123"),
+        ("+12065550123x42", "+1 2065550123x42"),
+        ("+442071838750", "+44 2071838750"),
+        ("+4915123456789", "+49 15123456789"),
+        ("+390612345678", "+39 0612345678"),  # Italy keeps its leading zero
+        ("+1 5555551234", "+1 5555551234"),  # the number Graph's own docs use
+    ],
+)
+def test_phone_numbers_are_sent_in_graphs_form(given: str, sent_to_graph: str):
+    request = parse(with_(new_phone={"number": given}))
+    assert request.new_phone is not None
+    assert request.new_phone.number == sent_to_graph
+    assert request.new_phone.type is PhoneType.mobile
+
+
+def test_phone_number_is_not_in_the_repr():
+    request = parse(with_(new_phone={"number": "+12065550123", "type": "office"}))
+    assert "2065550123" not in repr(request)
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        "megan.bowen_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+        "$svc.desk@contoso.com",
+        "patti.o'brien@contoso.com",
+        "ADELE.VANCE@CONTOSO.COM",
+        "6E7B768E-07E2-4810-8459-485F84F8F204",
+    ],
+)
+def test_accepted_user_keys(user: str):
+    assert parse(with_(user=user)).user.lower() == user.lower()
+
+
+def test_guid_is_normalised_to_lower_case():
+    assert parse(with_(user="6E7B768E-07E2-4810-8459-485F84F8F204")).user == (
+        "6e7b768e-07e2-4810-8459-485f84f8f204"
+    )
+
+
+def test_selection_subtracts_kept_types():
+    request = parse(with_(keep_methods=["windowsHelloForBusiness", "fido2"]))
+    assert MethodType.fido2 not in request.selected_types()
+    assert MethodType.phone in request.selected_types()
+    listed = parse(with_(remove_methods=["phone", "microsoftAuthenticator"]))
+    assert listed.selected_types() == {MethodType.phone, MethodType.microsoft_authenticator}
+
+
+def test_json_schema_is_published_from_the_model():
+    schema = ResetRequest.model_json_schema()
+    assert set(schema["required"]) == {"user", "ticket_id", "requested_by"}
+    assert schema["additionalProperties"] is False
+    assert "new_phone" in schema["properties"]
