@@ -22,21 +22,27 @@ if TYPE_CHECKING:
     from shared.graph.gateway import GraphGateway
 
 
-class _ProcessGraph:
-    def __init__(self) -> None:
+class GraphProvider:
+    """Builds the credential and the Graph client on first use and hands out the same gateway.
+
+    ``settings`` defaults to the process settings, read when the gateway is first needed.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
         self._lock: asyncio.Lock | None = None
         self._gateway: GraphGateway | None = None
         self._credential: ManagedIdentityCredential | None = None
         self._http: httpx.AsyncClient | None = None
 
-    async def gateway(self, settings: Settings | None = None) -> GraphGateway:
+    async def gateway(self) -> GraphGateway:
         if self._gateway is not None:
             return self._gateway
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._gateway is None:
-                self._gateway = self._build(settings or get_settings())
+                self._gateway = self._build(self._settings or get_settings())
         return self._gateway
 
     def _build(self, settings: Settings) -> GraphGateway:
@@ -92,7 +98,7 @@ class _ProcessGraph:
         self._lock = None
 
 
-_process_graph = _ProcessGraph()
+_process_graph = GraphProvider()
 
 
 async def get_gateway() -> GraphGateway:

@@ -186,6 +186,11 @@ class _Run:
             if len(refused) == len(pending):
                 # No progress this round: what is left cannot be deleted while the rest remains.
                 for step in refused:
+                    if step.detail and self.plan.kept:
+                        kept = sorted({str(m.type or m.odata_type) for m in self.plan.kept})
+                        step.detail += (
+                            f"; it cannot go while kept methods remain ({', '.join(kept)})"
+                        )
                     self._log(step)
                 break
             pending = refused

@@ -1,0 +1,35 @@
+"""A local stand-in for Microsoft Graph v1.0 and the App Service managed-identity endpoint.
+
+It lets the MFA reset code run end to end (token acquisition, the SDK, retries, batching)
+against a directory whose state tests control and inspect, without a real tenant::
+
+    with GraphEmulator(demo_tenant()) as emu:
+        os.environ.update(emu.env())      # GRAPH_BASE_URL, IDENTITY_ENDPOINT, IDENTITY_HEADER
+        emu.faults.add(Fault(path="phoneMethods", status=429, retry_after="1"))
+        ...                               # run the code under test
+        assert [r.status for r in emu.writes()] == [...]
+
+The behaviour follows the project's Graph reference (its "fake server" contract); where
+Graph's behaviour is undocumented the emulator picks the documented reading and says so
+in the handler that implements it.
+"""
+
+from __future__ import annotations
+
+from .demo import demo_tenant
+from .faults import Fault
+from .server import GraphEmulator, RecordedRequest
+from .tenant import DirectoryRole, EligibleRole, Group, TapPolicy, Tenant, User
+
+__all__ = [
+    "DirectoryRole",
+    "EligibleRole",
+    "Fault",
+    "GraphEmulator",
+    "Group",
+    "RecordedRequest",
+    "TapPolicy",
+    "Tenant",
+    "User",
+    "demo_tenant",
+]

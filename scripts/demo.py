@@ -1,0 +1,122 @@
+"""Reset a seeded user's MFA on the emulated tenant, through the real HTTP function.
+
+Starts the Graph + managed identity emulator, points the app at it with the same app settings a
+deployment uses (GRAPH_BASE_URL, IDENTITY_ENDPOINT, IDENTITY_HEADER), then sends two requests to
+``POST /api/resets`` the way the Functions host would: a dry run that prints the plan, and the reset
+itself, whose verified outcome is printed with the Graph calls it took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import azure.functions as func
+
+from emulator import GraphEmulator, demo_tenant
+
+USER = "adele.vance@contoso.example"
+REQUEST: dict[str, Any] = {
+    "user": USER,
+    "ticket_id": "INC0012345",
+    "requested_by": "helpdesk.agent@contoso.example",
+    "reason": "Lost phone; identity verified by manager call-back",
+    "new_phone": {"number": "+14255550199", "type": "mobile"},
+    "temporary_access_pass": {"lifetime_minutes": 60, "usable_once": True},
+}
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _steps(outcome: dict[str, Any]) -> str:
+    rows = [
+        [
+            str(n),
+            s["action"],
+            s.get("phone_type") or s.get("method_type") or "",
+            (s.get("method_id") or "")[:8],
+            s["result"],
+            s.get("detail") or "",
+        ]
+        for n, s in enumerate(outcome["steps"], 1)
+    ]
+    return _table(rows, ["#", "action", "method", "id", "result", "detail"])
+
+
+async def _call(submit: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = func.HttpRequest(
+        method="POST",
+        url="/api/resets",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(body).encode(),
+    )
+    response: func.HttpResponse = await submit(request)
+    return response.status_code, json.loads(response.get_body())
+
+
+async def main() -> int:
+    with GraphEmulator(demo_tenant()) as emu:
+        os.environ.update(emu.env())
+        import function_app
+        from shared.graph.client import close_gateway
+
+        functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+        submit = functions["submit_reset"].get_user_function()
+        user = emu.tenant.user(USER)
+        assert user is not None
+        before = emu.tenant.methods(user.id)
+        print(f"Emulated tenant at {emu.base_url}; {USER} has {len(before)} methods:")
+        for method in before:
+            print(f"  {method['@odata.type'].split('.')[-1]:<48} {method['id']}")
+
+        status, plan = await _call(submit, {**REQUEST, "dry_run": True})
+        print(f"\nPOST /api/resets (dry_run) -> {status}, status={plan['status']}; the plan:")
+        print(_steps(plan))
+        assert not emu.writes(), "a dry run must not write"
+
+        tokens = len(emu.token_requests)
+        emu.clear_log()
+        status, outcome = await _call(submit, REQUEST)
+        body = outcome.get("outcome", outcome)  # a 502 problem carries the outcome inside
+        print(f"\nPOST /api/resets -> {status}, status={body['status']}:")
+        print(_steps(body))
+        remaining = [
+            f"{m['type']}:{m.get('phone_type') or ''} {m.get('display') or ''}".strip()
+            for m in body["remaining_methods"] or []
+        ]
+        print(f"\nVerified remaining methods: {remaining or 'none'}")
+        print(f"Sessions revoked at: {body['sessions_revoked_at']}")
+        tap = body.get("temporary_access_pass")
+        if tap:
+            print(
+                f"Temporary Access Pass: {tap['value'][:2]}****** (shown once, to the caller), "
+                f"{tap['lifetime_minutes']} min, usable once: {tap['usable_once']}"
+            )
+
+        print("\nGraph calls made by the reset:")
+        calls = [
+            [r.method, r.path.removeprefix("/v1.0").replace(user.id, "{id}"), str(r.status)]
+            for r in emu.requests
+        ]
+        print(_table(calls, ["method", "path", "status"]))
+        tokens += len(emu.token_requests)
+        print(f"\nManaged identity token requests for both calls: {tokens} (cached, reused)")
+        await close_gateway()
+        return 0 if body["status"] == "succeeded" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,247 @@
+"""revokeSignInSessions, group membership (paging, $ref), directory roles and PIM."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from emulator import GraphEmulator, Tenant
+from emulator.demo import ADELE_ID, ALEX_ID, DIEGO_ID, MEGAN_ID
+from tests.emulator.emu_helpers import ADELE, assert_graph_error
+
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+USER_ADMIN = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+HELPDESK_ADMIN = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
+
+# -- revokeSignInSessions -------------------------------------------------------------------
+
+
+def test_revoke_returns_200_with_boolean(
+    emu: GraphEmulator, tenant: Tenant, client: httpx.Client
+) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    response = client.post(f"/users/{ADELE}/revokeSignInSessions")
+    assert response.status_code == 200
+    assert response.json() == {
+        "@odata.context": f"{emu.base_url}/$metadata#Edm.Boolean",
+        "value": True,
+    }
+    assert tenant.revocations(ADELE_ID) == 1
+    valid_from = client.get(
+        f"/users/{ADELE_ID}", params={"$select": "signInSessionsValidFromDateTime"}
+    ).json()["signInSessionsValidFromDateTime"]
+    assert datetime.fromisoformat(valid_from) >= before
+
+
+def test_revoke_can_answer_204(tenant: Tenant, client: httpx.Client) -> None:
+    tenant.revoke_returns_204 = True
+    response = client.post(f"/users/{ALEX_ID}/revokeSignInSessions")
+    assert response.status_code == 204
+    assert response.content == b""
+    assert client.post(f"/users/{ALEX_ID}/revokeSignInSessions").status_code == 204
+    assert tenant.revocations(ALEX_ID) == 2
+    assert tenant.revocations(ADELE_ID) == 0
+
+
+def test_revoke_requires_post_and_known_user(tenant: Tenant, client: httpx.Client) -> None:
+    assert_graph_error(
+        client.get(f"/users/{ADELE}/revokeSignInSessions"), 405, "Request_BadRequest"
+    )
+    assert_graph_error(
+        client.post("/users/ghost@contoso.example/revokeSignInSessions"),
+        404,
+        "Request_ResourceNotFound",
+    )
+    assert tenant.revocations(ADELE_ID) == 0
+
+
+# -- group membership -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_group(tenant: Tenant) -> str:
+    group = tenant.add_group("MFA reset pending")
+    for n in range(250):
+        user = tenant.add_user(f"bulk{n:03d}@contoso.example", display_name=f"Bulk {n}")
+        tenant.add_member(group.id, user.id)
+    return group.id
+
+
+def _follow(
+    client: httpx.Client, first: str, params: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    pages: list[dict[str, Any]] = []
+    response = client.get(first, params=params)
+    while True:
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        next_link = response.json().get("@odata.nextLink")
+        if not next_link:
+            return pages
+        response = client.get(next_link)
+
+
+def test_members_paged_over_three_pages(
+    emu: GraphEmulator, client: httpx.Client, big_group: str
+) -> None:
+    pages = _follow(client, f"/groups/{big_group}/members")
+    assert [len(p["value"]) for p in pages] == [100, 100, 50]
+    for page in pages[:-1]:
+        link = page["@odata.nextLink"]
+        assert link.startswith(f"{emu.base_url}/groups/{big_group}/members?")
+        assert "$skiptoken=" in link
+    assert "@odata.nextLink" not in pages[-1]
+    ids = [m["id"] for p in pages for m in p["value"]]
+    assert len(set(ids)) == 250
+    assert all(m["@odata.type"] == "#microsoft.graph.user" for p in pages for m in p["value"])
+
+
+def test_members_user_cast_with_top_and_select(client: httpx.Client, big_group: str) -> None:
+    for cast in ("graph.user", "microsoft.graph.user"):
+        pages = _follow(
+            client,
+            f"/groups/{big_group}/members/{cast}",
+            {"$top": "120", "$select": "id,userPrincipalName"},
+        )
+        assert [len(p["value"]) for p in pages] == [120, 120, 10]
+        assert "$select=id,userPrincipalName" in pages[0]["@odata.nextLink"]
+        first = pages[1]["value"][0]
+        assert set(first) == {"@odata.type", "id", "userPrincipalName"}
+        assert first["userPrincipalName"].startswith("bulk")
+
+
+def test_members_top_limits(client: httpx.Client, big_group: str) -> None:
+    whole = client.get(f"/groups/{big_group}/members", params={"$top": "999"}).json()
+    assert len(whole["value"]) == 250
+    assert "@odata.nextLink" not in whole
+    assert_graph_error(
+        client.get(f"/groups/{big_group}/members", params={"$top": "1000"}),
+        400,
+        "Request_BadRequest",
+    )
+
+
+def test_members_of_unknown_group_is_404(client: httpx.Client) -> None:
+    assert_graph_error(
+        client.get("/groups/00000000-0000-0000-0000-00000000dead/members"),
+        404,
+        "Request_ResourceNotFound",
+    )
+
+
+def test_transitive_members_include_nested(tenant: Tenant, client: httpx.Client) -> None:
+    outer = tenant.add_group("Outer")
+    inner = tenant.add_group("Inner")
+    tenant.add_member(outer.id, ADELE_ID)
+    tenant.add_member(outer.id, inner.id)
+    tenant.add_member(inner.id, ALEX_ID)
+    direct = client.get(f"/groups/{outer.id}/members").json()["value"]
+    assert {m["id"] for m in direct} == {ADELE_ID, inner.id}
+    transitive = client.get(f"/groups/{outer.id}/transitiveMembers").json()["value"]
+    assert {m["id"] for m in transitive} == {ADELE_ID, inner.id, ALEX_ID}
+    users = client.get(f"/groups/{outer.id}/transitiveMembers/graph.user").json()["value"]
+    assert {m["id"] for m in users} == {ADELE_ID, ALEX_ID}
+
+
+def test_remove_member_with_ref(emu: GraphEmulator, tenant: Tenant, client: httpx.Client) -> None:
+    group = tenant.add_group("MFA reset pending")
+    tenant.add_member(group.id, ADELE_ID)
+    tenant.add_member(group.id, ALEX_ID)
+    response = client.delete(f"/groups/{group.id}/members/{ADELE_ID}/$ref")
+    assert response.status_code == 204
+    assert tenant.members(group.id) == [ALEX_ID]
+    again = client.delete(f"/groups/{group.id}/members/{ADELE_ID}/$ref")
+    error = assert_graph_error(again, 404, "Request_ResourceNotFound")
+    assert ADELE_ID in error["message"]
+    assert emu.writes()[-1].path == f"/v1.0/groups/{group.id}/members/{ADELE_ID}/$ref"
+
+
+def test_remove_member_without_ref_is_refused_and_deletes_nothing(
+    emu: GraphEmulator, tenant: Tenant, client: httpx.Client
+) -> None:
+    group = tenant.add_group("MFA reset pending")
+    tenant.add_member(group.id, ADELE_ID)
+    response = client.delete(f"/groups/{group.id}/members/{ADELE_ID}")
+    assert_graph_error(response, 403, "Authorization_RequestDenied")
+    assert tenant.members(group.id) == [ADELE_ID]
+    assert tenant.user(ADELE_ID) is not None
+    recorded = emu.writes()[-1]
+    assert (recorded.method, recorded.status) == ("DELETE", 403)
+    assert recorded.path == f"/v1.0/groups/{group.id}/members/{ADELE_ID}"
+
+
+# -- directory roles and PIM ---------------------------------------------------------------
+
+
+def test_transitive_roles_through_nested_group(tenant: Tenant, client: httpx.Client) -> None:
+    admins = tenant.add_group("Tier 0 admins", role_assignable=True)
+    nested = tenant.add_group("Break-glass")
+    tenant.add_member(admins.id, nested.id)
+    tenant.add_member(nested.id, DIEGO_ID)
+    tenant.add_directory_role(admins.id, "Global Administrator")
+    tenant.add_directory_role(DIEGO_ID, "Helpdesk Administrator")
+
+    for cast in ("graph.directoryRole", "microsoft.graph.directoryRole"):
+        body = client.get(f"/users/{DIEGO_ID}/transitiveMemberOf/{cast}").json()
+        roles = {r["roleTemplateId"]: r for r in body["value"]}
+        assert set(roles) == {GLOBAL_ADMIN, HELPDESK_ADMIN}
+        admin = roles[GLOBAL_ADMIN]
+        assert admin["@odata.type"] == "#microsoft.graph.directoryRole"
+        assert admin["displayName"] == "Global Administrator"
+        assert set(admin) >= {"id", "description", "deletedDateTime"}
+
+    direct = client.get(f"/users/{DIEGO_ID}/memberOf/graph.directoryRole").json()["value"]
+    assert [r["roleTemplateId"] for r in direct] == [HELPDESK_ADMIN]
+    groups = client.get(f"/users/{DIEGO_ID}/transitiveMemberOf/graph.group").json()["value"]
+    assert {g["id"] for g in groups} == {admins.id, nested.id}
+
+
+def test_user_without_roles_has_empty_list(client: httpx.Client) -> None:
+    body = client.get(f"/users/{MEGAN_ID}/transitiveMemberOf/graph.directoryRole").json()
+    assert body["value"] == []
+
+
+def test_role_eligibility_requires_filter(tenant: Tenant, client: httpx.Client) -> None:
+    tenant.add_eligible_role(ALEX_ID, "User Administrator")
+    path = "/roleManagement/directory/roleEligibilityScheduleInstances"
+    assert_graph_error(client.get(path), 400, "BadRequest")
+    body = client.get(path, params={"$filter": f"principalId eq '{ALEX_ID}'"}).json()
+    assert [(e["principalId"], e["roleDefinitionId"]) for e in body["value"]] == [
+        (ALEX_ID, USER_ADMIN)
+    ]
+    assert body["value"][0]["directoryScopeId"] == "/"
+    other = client.get(path, params={"$filter": f"principalId eq '{ADELE_ID}'"}).json()
+    assert other["value"] == []
+
+
+def test_role_eligibility_expand_definition(tenant: Tenant, client: httpx.Client) -> None:
+    tenant.add_eligible_role(ALEX_ID, "User Administrator")
+    body = client.get(
+        "/roleManagement/directory/roleEligibilityScheduleInstances",
+        params={"$filter": f"principalId eq '{ALEX_ID}'", "$expand": "roleDefinition"},
+    ).json()
+    assert body["value"][0]["roleDefinition"]["displayName"] == "User Administrator"
+
+
+def test_role_assignments_require_filter(tenant: Tenant, client: httpx.Client) -> None:
+    tenant.add_directory_role(ADELE_ID, "Global Administrator")
+    path = "/roleManagement/directory/roleAssignments"
+    assert_graph_error(client.get(path), 400, "BadRequest")
+    body = client.get(path, params={"$filter": f"principalId eq '{ADELE_ID}'"}).json()
+    assert [a["roleDefinitionId"] for a in body["value"]] == [GLOBAL_ADMIN]
+
+
+def test_groups_collection_and_item(tenant: Tenant, client: httpx.Client) -> None:
+    group = tenant.add_group("MFA reset pending", role_assignable=True)
+    tenant.add_group("Other")
+    listed = client.get(
+        "/groups",
+        params={"$filter": "displayName eq 'MFA reset pending'", "$select": "displayName"},
+    ).json()["value"]
+    assert listed == [{"displayName": "MFA reset pending", "id": group.id}]
+    item = client.get(f"/groups/{group.id}").json()
+    assert item["isAssignableToRole"] is True
+    assert item["id"] == group.id

@@ -1,0 +1,220 @@
+"""The HTTP function as the Functions host calls it: indexed from function_app, given requests."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+import function_app
+from emulator import Fault, GraphEmulator, Tenant
+
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+VALID = {
+    "user": "alex.wilber@contoso.example",
+    "ticket_id": "INC0012345",
+    "requested_by": "desk@contoso.example",
+}
+
+
+@functools.cache
+def functions() -> dict[str, Any]:
+    # Indexed once, as the host does: the library refuses to build the same app twice.
+    return {str(f.get_function_name()): f for f in function_app.app.get_functions()}
+
+
+def handler(name: str) -> Any:
+    return functions()[name].get_user_function()
+
+
+def post(body: Any, content_type: str = "application/json") -> func.HttpRequest:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return func.HttpRequest(
+        method="POST",
+        url="/api/resets",
+        headers={"Content-Type": content_type},
+        body=raw,
+    )
+
+
+async def submit(body: Any, content_type: str = "application/json") -> func.HttpResponse:
+    response: func.HttpResponse = await handler("submit_reset")(post(body, content_type))
+    return response
+
+
+def problem(response: func.HttpResponse) -> dict[str, Any]:
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = json.loads(response.get_body())
+    assert body["status"] == response.status_code
+    assert body["type"].startswith("urn:mfa-reset:problem:")
+    return body
+
+
+def test_functions_are_indexed_with_their_routes_and_bindings():
+    found = functions()
+    assert set(found) == {"submit_reset", "reset_request_schema"}
+    expected = {
+        "submit_reset": ("resets", ["POST"]),
+        "reset_request_schema": ("schemas/reset-request", ["GET"]),
+    }
+    for name, (route, methods) in expected.items():
+        bindings = json.loads(found[name].get_function_json())["bindings"]
+        trigger = next(b for b in bindings if b["type"] == "httpTrigger")
+        assert trigger["route"] == route
+        assert trigger["methods"] == methods
+        assert trigger["authLevel"] == "FUNCTION"
+        # The "0 functions found" trap: every binding parameter exists in the Python signature.
+        parameters = set(inspect.signature(found[name].get_user_function()).parameters)
+        assert {b["name"] for b in bindings if b["name"] != "$return"} <= parameters
+
+
+async def test_successful_reset_answers_200_with_the_outcome(
+    tenant: Tenant, graph_emulator: GraphEmulator, process_gateway: None
+):
+    response = await submit(VALID)
+
+    assert response.status_code == 200, response.get_body()
+    assert response.mimetype == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    outcome = json.loads(response.get_body())
+    assert outcome["status"] == "succeeded"
+    assert outcome["ticket_id"] == "INC0012345"
+    assert outcome["user"]["user_principal_name"] == VALID["user"]
+    assert outcome["remaining_methods"] == []
+    assert {s["result"] for s in outcome["steps"]} == {"done"}
+
+
+async def test_tap_reaches_the_caller_once_and_no_log(
+    tenant: Tenant,
+    graph_emulator: GraphEmulator,
+    process_gateway: None,
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level("DEBUG")
+    response = await submit(
+        {**VALID, "temporary_access_pass": {}, "new_phone": {"number": "+14255550199"}}
+    )
+
+    assert response.status_code == 200, response.get_body()
+    alex = tenant.user(VALID["user"])
+    assert alex is not None
+    tap = tenant.last_tap_value(alex.id)
+    assert tap and json.loads(response.get_body())["temporary_access_pass"]["value"] == tap
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert tap not in logged
+    assert "4255550199" not in logged
+    assert "reset" in logged  # the scan saw the run's log lines
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "pointer"),
+    [
+        (b"{oops", "application/json", "#"),
+        (VALID, "text/plain", None),
+        (VALID, "", None),
+        ({**VALID, "user": "not a user"}, "application/json", "#/user"),
+        ({**VALID, "surprise": True}, "application/json", "#/surprise"),
+        ({**VALID, "new_phone": {"number": "555-0199"}}, "application/json", "#/new_phone/number"),
+        (
+            {**VALID, "temporary_access_pass": {"lifetime_minutes": 1}},
+            "application/json",
+            "#/temporary_access_pass/lifetime_minutes",
+        ),
+        ({**VALID, "reason": "x" * 70000}, "application/json", None),
+    ],
+)
+async def test_bad_input_is_a_400_problem_and_never_reaches_graph(
+    graph_emulator: GraphEmulator,
+    process_gateway: None,
+    body: Any,
+    content_type: str,
+    pointer: str | None,
+):
+    response = await submit(body, content_type)
+
+    assert response.status_code == 400
+    details = problem(response)
+    if pointer is not None:
+        assert pointer in [e["pointer"] for e in details["errors"]]
+    assert graph_emulator.requests == []
+    assert graph_emulator.token_requests == []
+
+
+async def test_unknown_user_is_a_404_problem(graph_emulator: GraphEmulator, process_gateway: None):
+    response = await submit({**VALID, "user": "nobody@contoso.example"})
+
+    assert response.status_code == 404
+    assert problem(response)["type"] == "urn:mfa-reset:problem:user-not-found"
+    assert graph_emulator.writes() == []
+
+
+async def test_conflicting_request_is_a_409_problem_before_any_write(
+    graph_emulator: GraphEmulator, process_gateway: None
+):
+    body = {
+        **VALID,
+        "keep_methods": ["phone"],
+        "new_phone": {"number": "+14255550199", "type": "mobile"},
+    }
+    response = await submit(body)
+
+    assert response.status_code == 409
+    assert "keeps phones" in problem(response)["detail"]
+    assert graph_emulator.writes() == []
+
+
+async def test_graph_failing_is_a_502_problem_with_the_outcome(
+    graph_emulator: GraphEmulator, process_gateway: None, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GRAPH_MAX_RETRIES", "1")
+    graph_emulator.faults.add(Fault(method="DELETE", status=503, retry_after="0", times=None))
+    response = await submit(VALID)
+
+    assert response.status_code == 502
+    details = problem(response)
+    assert details["type"] == "urn:mfa-reset:problem:reset-incomplete"
+    outcome = details["outcome"]
+    assert outcome["status"] == "failed"
+    assert len(outcome["remaining_methods"]) == 3
+    assert outcome["steps"][0]["error"]["status"] == 503
+
+
+async def test_graph_unreachable_before_any_change_is_a_502_problem(
+    graph_emulator: GraphEmulator, process_gateway: None, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GRAPH_MAX_RETRIES", "0")
+    graph_emulator.faults.add(Fault(method="GET", status=503, retry_after="0", times=None))
+    response = await submit(VALID)
+
+    assert response.status_code == 502
+    details = problem(response)
+    assert details["type"] == "urn:mfa-reset:problem:graph-unavailable"
+    assert details["graph_error"]["status"] == 503
+    assert graph_emulator.writes() == []
+
+
+async def test_dry_run_answers_the_plan(graph_emulator: GraphEmulator, process_gateway: None):
+    response = await submit({**VALID, "dry_run": True})
+
+    assert response.status_code == 200
+    outcome = json.loads(response.get_body())
+    assert outcome["status"] == "planned"
+    assert [s["result"] for s in outcome["steps"]] == ["planned"] * len(outcome["steps"])
+    assert graph_emulator.writes() == []
+
+
+def test_schema_endpoint_publishes_the_request_schema():
+    response = handler("reset_request_schema")(
+        func.HttpRequest(method="GET", url="/api/schemas/reset-request", body=b"")
+    )
+    assert response.status_code == 200
+    schema = json.loads(response.get_body())
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert schema["additionalProperties"] is False
+    assert "temporary_access_pass" in schema["properties"]
