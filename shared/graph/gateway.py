@@ -131,18 +131,32 @@ class GraphGateway:
         self._client = client
         self._base_url = base_url.rstrip("/")
 
-    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await operation()
-        except APIError as exc:
-            raise _graph_error(exc) from None
-        except ClientAuthenticationError as exc:
-            # The message says which identity endpoint failed; it holds no token.
-            raise GraphError(None, "managedIdentityTokenUnavailable", str(exc.message)) from None
-        except httpx.TimeoutException:
-            raise GraphError(None, "timeout", "Graph did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise GraphError(None, "connectionFailed", type(exc).__name__) from None
+    async def _call(self, operation: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+        """Run one SDK call; map its failures to ``GraphError``.
+
+        The SDK retries 429/503/504 answers itself. A connection that breaks before any answer
+        is retried here once, but only for reads and deletes: a repeated POST could issue a
+        second Temporary Access Pass (replacing the first) or fail on a phone it already added.
+        """
+        attempts = 2 if idempotent else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await operation()
+            except APIError as exc:
+                raise _graph_error(exc) from None
+            except ClientAuthenticationError as exc:
+                # The message says which identity endpoint failed; it holds no token.
+                raise GraphError(
+                    None, "managedIdentityTokenUnavailable", str(exc.message)
+                ) from None
+            except httpx.TimeoutException:
+                if attempt == attempts:
+                    raise GraphError(None, "timeout", "Graph did not answer in time") from None
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise GraphError(None, "connectionFailed", type(exc).__name__) from None
+            log.warning("Graph connection failed; trying once more")
+        raise AssertionError("unreachable")
 
     async def get_user(self, key: str) -> DirectoryUser:
         if key.startswith("$"):
@@ -157,7 +171,9 @@ class GraphGateway:
             )
             config = RequestConfiguration(query_parameters=params)
         try:
-            user = await self._call(lambda: builder.get(request_configuration=config))
+            user = await self._call(
+                lambda: builder.get(request_configuration=config), idempotent=True
+            )
         except GraphError as exc:
             if exc.not_found:
                 raise UserNotFoundError(key, exc.request_id) from None
@@ -175,25 +191,26 @@ class GraphGateway:
     async def list_methods(self, user_id: str) -> list[RegisteredMethod]:
         """Every registered method but the password, following paging just in case."""
         request = self._client.users.by_user_id(user_id).authentication.methods
-        page = await self._call(request.get)
+        page = await self._call(request.get, idempotent=True)
         methods: list[RegisteredMethod] = []
         while page is not None:
             methods.extend(m for m in map(_describe, page.value or []) if m is not None)
             next_link = page.odata_next_link
             if not next_link:
                 break
-            page = await self._call(request.with_url(next_link).get)
+            page = await self._call(request.with_url(next_link).get, idempotent=True)
         return methods
 
     async def delete_method(self, user_id: str, method: RegisteredMethod) -> None:
         if method.type is None:
             raise ValueError(f"{method.odata_type} has no delete endpoint in Graph v1.0")
         auth = self._client.users.by_user_id(user_id).authentication
-        await self._call(_item_builder(auth, method.type, method.id).delete)
+        await self._call(_item_builder(auth, method.type, method.id).delete, idempotent=True)
 
     async def revoke_sessions(self, user_id: str) -> None:
         builder = self._client.users.by_user_id(user_id).revoke_sign_in_sessions
-        response = await self._call(builder.post)
+        # Revoking twice is harmless: the second only moves the validity date a moment later.
+        response = await self._call(builder.post, idempotent=True)
         # Graph documents 204 but answers 200 {"value": true}; both are success, false is not.
         if response is not None and response.value is False:
             raise GraphError(200, "revokeNotConfirmed", "Graph answered value=false")
@@ -203,7 +220,7 @@ class GraphGateway:
             phone_number=number, phone_type=AuthenticationPhoneType(phone_type.value)
         )
         builder = self._client.users.by_user_id(user_id).authentication.phone_methods
-        created = await self._call(lambda: builder.post(body))
+        created = await self._call(lambda: builder.post(body), idempotent=False)
         if created is None or not created.id:
             raise GraphError(200, "emptyResponse", "Graph returned no phone method")
         return CreatedPhone(id=created.id)
@@ -215,7 +232,9 @@ class GraphGateway:
             lifetime_in_minutes=lifetime_minutes, is_usable_once=usable_once
         )
         builder = self._client.users.by_user_id(user_id).authentication
-        created = await self._call(lambda: builder.temporary_access_pass_methods.post(body))
+        created = await self._call(
+            lambda: builder.temporary_access_pass_methods.post(body), idempotent=False
+        )
         if created is None or not created.id or not created.temporary_access_pass:
             raise GraphError(200, "emptyResponse", "Graph returned no Temporary Access Pass")
         return CreatedTemporaryAccessPass(

@@ -196,6 +196,37 @@ async def test_graph_unavailable_ends_failed_with_what_remains(
     assert "3 selected method(s) remain" in (outcome.detail or "")
 
 
+async def test_a_dropped_connection_on_delete_is_retried_once(
+    tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
+):
+    graph_emulator.faults.add(Fault(method="DELETE", path="/fido2Methods/", drop=True, times=1))
+    outcome = await ResetEngine(gateway).run(request(ALEX), "r1")
+
+    assert outcome.status is OutcomeStatus.succeeded, outcome.detail
+    fido_calls = [r for r in graph_emulator.requests if "/fido2Methods/" in r.path]
+    assert [r.status for r in fido_calls] == [0, 204]
+
+
+async def test_a_dropped_connection_on_a_new_credential_is_not_replayed(
+    tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
+):
+    graph_emulator.faults.add(
+        Fault(method="POST", path="/temporaryAccessPassMethods$", drop=True, times=1)
+    )
+    outcome = await ResetEngine(gateway).run(request(ALEX, temporary_access_pass={}), "r1")
+
+    assert outcome.status is OutcomeStatus.failed
+    tap_posts = [
+        r for r in graph_emulator.requests if r.path.endswith("temporaryAccessPassMethods")
+    ]
+    assert len(tap_posts) == 1
+    step = outcome.steps[-1]
+    assert step.result is StepResult.failed
+    assert step.error is not None
+    assert step.error.code == "connectionFailed"
+    assert step.error.status is None
+
+
 async def test_guest_user_is_addressed_by_its_ext_upn(
     tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
 ):
