@@ -11,12 +11,17 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Azurite (the storage emulator the queue and table tests run against) comes from npm.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 ## demo: reset a seeded user's MFA on the emulated tenant through the HTTP function
 demo: $(INSTALLED)
 	$(PY) scripts/demo.py
 
 ## test: linters, type checks and the whole test suite (what CI runs)
-test: lint typecheck
+test: lint typecheck node_modules/.installed
 	$(PY) -m pytest
 
 lint: $(INSTALLED)

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     SerializationInfo,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_serializer,
     field_validator,
@@ -223,6 +224,12 @@ class ResetRequest(BaseModel):
         Field(default=None, max_length=500, description="Free text for the audit trail."),
         AfterValidator(_check_free_text),
     ] = None
+    mode: Literal["async", "sync"] = Field(
+        default="async",
+        description='"async": answer 202 at once and reset in the background (poll the '
+        'Location); "sync": reset before answering.',
+    )
+    dry_run: bool = Field(default=False, description="Return the ordered plan; change nothing.")
     revoke_sessions: bool = Field(default=True, description="Revoke the user's sign-in sessions.")
     remove_methods: Literal["all"] | list[MethodType] = Field(
         default="all", description='"all", or the method types to remove.'
@@ -232,8 +239,11 @@ class ResetRequest(BaseModel):
         description="Method types never touched (e.g. windowsHelloForBusiness).",
     )
     new_phone: NewPhone | None = None
-    temporary_access_pass: TemporaryAccessPassRequest | None = None
-    dry_run: bool = Field(default=False, description="Return the ordered plan; change nothing.")
+    temporary_access_pass: TemporaryAccessPassRequest | None = Field(
+        default=None,
+        description='Only with "mode": "sync" (or a dry run): the pass is a credential, '
+        "handed to the caller in the response and stored nowhere.",
+    )
 
     @field_validator("ticket_id")
     @classmethod
@@ -262,6 +272,17 @@ class ResetRequest(BaseModel):
             raise ValueError("lists a method type twice")
         return [known[v] for v in value]
 
+    @field_validator("temporary_access_pass")
+    @classmethod
+    def _tap_needs_a_waiting_caller(
+        cls, value: TemporaryAccessPassRequest | None, info: ValidationInfo
+    ) -> TemporaryAccessPassRequest | None:
+        # An asynchronous reset would have to keep the pass somewhere until the caller polls;
+        # a credential at rest is what this app refuses to hold.
+        if value is not None and info.data.get("mode") == "async" and not info.data.get("dry_run"):
+            raise ValueError('is only issued by a synchronous request: send "mode": "sync"')
+        return value
+
     @field_validator("keep_methods")
     @classmethod
     def _check_keep(cls, value: list[MethodType]) -> list[MethodType]:
@@ -278,6 +299,13 @@ class ResetRequest(BaseModel):
         if not self.selected_types():
             raise ValueError("keep_methods leaves no method type to remove")
         return self
+
+    def to_record(self) -> dict[str, Any]:
+        """The request as it may be stored and logged: the new phone number masked."""
+        record = self.model_dump(mode="json")
+        if self.new_phone is not None:
+            record["new_phone"]["number"] = mask_phone_number(self.new_phone.number)
+        return record
 
     def selected_types(self) -> frozenset[MethodType]:
         """The method types this request removes."""
@@ -389,6 +417,10 @@ class Outcome(BaseModel):
     sessions_revoked_at: datetime | None = None
     temporary_access_pass: IssuedTemporaryAccessPass | None = None
     detail: str | None = None
+    retryable: bool = Field(
+        default=False,
+        description="True when Graph was unavailable: a later attempt may finish the reset.",
+    )
 
     def to_response(self) -> dict[str, Any]:
         """The JSON body for the caller who asked for this reset: the only place a TAP appears."""
@@ -397,3 +429,19 @@ class Outcome(BaseModel):
     def to_record(self) -> dict[str, Any]:
         """JSON for logs and storage: the TAP value is masked, phone numbers were never here."""
         return self.model_dump(mode="json")
+
+
+class ResetMessage(BaseModel):
+    """The queue message: the reset's id and the full request.
+
+    It carries the new phone number, which the ledger keeps only masked; the queue deletes the
+    message once the reset has run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reset_id: str
+    request: ResetRequest
+
+    def __repr__(self) -> str:
+        return f"ResetMessage(reset_id={self.reset_id!r})"

@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 
+# The connection the queue bindings and the ledger share: a connection string (Azurite, or an
+# account key) in RESET_STORAGE, or identity-based settings RESET_STORAGE__queueServiceUri,
+# RESET_STORAGE__tableServiceUri, RESET_STORAGE__credential and RESET_STORAGE__clientId.
+STORAGE_CONNECTION = "RESET_STORAGE"
+
 # Environment variable -> field name. Kept explicit so tests can compare it with the templates.
 ENVIRONMENT_NAMES: dict[str, str] = {
     "GRAPH_BASE_URL": "graph_base_url",
@@ -24,6 +29,13 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "GRAPH_TIMEOUT_SECONDS": "graph_timeout_seconds",
     "GRAPH_MAX_RETRIES": "graph_max_retries",
     "GRAPH_RETRY_DELAY_SECONDS": "graph_retry_delay_seconds",
+    "RESET_QUEUE_NAME": "reset_queue_name",
+    "LEDGER_TABLE_NAME": "ledger_table_name",
+    STORAGE_CONNECTION: "storage_connection_string",
+    f"{STORAGE_CONNECTION}__tableServiceUri": "storage_table_service_uri",
+    f"{STORAGE_CONNECTION}__clientId": "storage_client_id",
+    "LEASE_SECONDS": "lease_seconds",
+    "STATUS_RETRY_AFTER_SECONDS": "status_retry_after_seconds",
 }
 
 
@@ -64,6 +76,41 @@ class Settings(BaseModel):
         description="Base of the exponential back-off when Graph sends no Retry-After.",
     )
 
+    reset_queue_name: str = Field(
+        default="mfa-resets",
+        # Storage queue rules, leaving room for the "-poison" suffix.
+        min_length=3,
+        max_length=56,
+        pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+        description="Queue of accepted resets; its poison queue is <name>-poison. The queue "
+        "bindings read it as %RESET_QUEUE_NAME%, so the setting must exist.",
+    )
+    ledger_table_name: str = Field(
+        default="MfaResets",
+        pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$",
+        description="Table Storage table of the reset ledger.",
+    )
+    storage_connection_string: str | None = Field(
+        default=None, description="Connection string of the storage account (local runs)."
+    )
+    storage_table_service_uri: str | None = Field(
+        default=None, description="Table endpoint for the identity-based connection."
+    )
+    storage_client_id: str | None = Field(
+        default=None,
+        description="User-assigned identity for storage; defaults to AZURE_CLIENT_ID.",
+    )
+    lease_seconds: int = Field(
+        default=900,
+        ge=60,
+        le=3600,
+        description="How long a worker owns a running reset before another may take it over; "
+        "longer than a reset can take (functionTimeout).",
+    )
+    status_retry_after_seconds: int = Field(
+        default=5, ge=1, le=300, description="Retry-After sent to callers polling a reset."
+    )
+
     @field_validator("graph_base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
@@ -75,7 +122,12 @@ class Settings(BaseModel):
             raise ValueError("must include the version segment, for example /v1.0")
         return value.rstrip("/")
 
-    @field_validator("managed_identity_client_id")
+    @field_validator(
+        "managed_identity_client_id",
+        "storage_connection_string",
+        "storage_table_service_uri",
+        "storage_client_id",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

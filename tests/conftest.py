@@ -7,13 +7,22 @@ drives the real msgraph-sdk and the real ManagedIdentityCredential over HTTP aga
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from emulator import GraphEmulator, Tenant, demo_tenant
 from shared.graph.client import GraphProvider, close_gateway
 from shared.graph.gateway import GraphGateway
+from shared.ledger import close_ledger
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from tests.support.azurite import Azurite
+    from tests.support.fixtures import StorageNames
+    from tests.support.functions_host import QueueHost
+
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture
@@ -42,8 +51,23 @@ async def gateway(graph_emulator: GraphEmulator) -> AsyncIterator[GraphGateway]:
 
 
 @pytest.fixture
-async def process_gateway(graph_emulator: GraphEmulator) -> AsyncIterator[None]:
-    """The per-process gateway the functions use, rebuilt for this test's emulator."""
+async def app_env(
+    graph_emulator: GraphEmulator,
+    azurite: Azurite,
+    storage_names: StorageNames,
+    queue_host: QueueHost,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[StorageNames]:
+    """App settings pointing at this test's emulator, queue and table; fresh process clients."""
+    monkeypatch.setenv("RESET_STORAGE", azurite.connection_string)
+    monkeypatch.setenv("RESET_QUEUE_NAME", storage_names.queue)
+    monkeypatch.setenv("LEDGER_TABLE_NAME", storage_names.table)
+    monkeypatch.setenv("GRAPH_MAX_RETRIES", "0")
+    get_settings.cache_clear()
+    await close_ledger()
     await close_gateway()
-    yield
+    await queue_host.create_queue(storage_names.queue)
+    await queue_host.create_queue(storage_names.poison)
+    yield storage_names
+    await close_ledger()
     await close_gateway()

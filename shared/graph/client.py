@@ -10,12 +10,13 @@ settings can be reported. Hence: lazily, on first use, behind a lock.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 from azure.identity.aio import ManagedIdentityCredential
 
+from shared.identity import close_credentials, get_credential
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -28,8 +29,12 @@ class GraphProvider:
     ``settings`` defaults to the process settings, read when the gateway is first needed.
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, shared_credential: bool = False
+    ) -> None:
         self._settings = settings
+        # The process provider shares the identity's credential with the ledger; others own one.
+        self._shared_credential = shared_credential
         self._lock: asyncio.Lock | None = None
         self._gateway: GraphGateway | None = None
         self._credential: ManagedIdentityCredential | None = None
@@ -58,10 +63,13 @@ class GraphProvider:
 
         from shared.graph.gateway import GraphGateway
 
-        credential_args: dict[str, Any] = {}
-        if settings.managed_identity_client_id:
-            credential_args["client_id"] = settings.managed_identity_client_id
-        credential = ManagedIdentityCredential(**credential_args)
+        client_id = settings.managed_identity_client_id
+        if self._shared_credential:
+            credential = get_credential(client_id)
+        elif client_id:
+            credential = ManagedIdentityCredential(client_id=client_id)
+        else:
+            credential = ManagedIdentityCredential()
         host = urlsplit(settings.graph_base_url).hostname or ""
         auth = AzureIdentityAuthenticationProvider(
             credential,
@@ -92,13 +100,13 @@ class GraphProvider:
         """Release connections; tests and the demo call this, the Functions host never does."""
         if self._http is not None:
             await self._http.aclose()
-        if self._credential is not None:
+        if self._credential is not None and not self._shared_credential:
             await self._credential.close()
         self._gateway = self._credential = self._http = None
         self._lock = None
 
 
-_process_graph = GraphProvider()
+_process_graph = GraphProvider(shared_credential=True)
 
 
 async def get_gateway() -> GraphGateway:
@@ -107,4 +115,6 @@ async def get_gateway() -> GraphGateway:
 
 
 async def close_gateway() -> None:
+    """Forget the process's Graph client and credentials (tests and scripts switch tenants)."""
     await _process_graph.close()
+    await close_credentials()

@@ -15,11 +15,11 @@ What makes this more than a loop over DELETE calls:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 
 from pydantic import SecretStr
 
+from shared.clock import Clock, utc_now
 from shared.graph.contract import Gateway, GraphError
 from shared.models import (
     IssuedTemporaryAccessPass,
@@ -36,11 +36,12 @@ from shared.reset.plan import Plan, build_plan
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
+Progress = Callable[[Outcome], Awaitable[None]]
+_FINISHED = (StepResult.done, StepResult.already_absent)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+async def _no_progress(outcome: Outcome) -> None:
+    return None
 
 
 class ResetEngine:
@@ -48,14 +49,26 @@ class ResetEngine:
         self._graph = gateway
         self._clock = clock
 
-    async def run(self, request: ResetRequest, reset_id: str) -> Outcome:
+    async def run(
+        self,
+        request: ResetRequest,
+        reset_id: str,
+        *,
+        prior: Outcome | None = None,
+        on_progress: Progress = _no_progress,
+    ) -> Outcome:
         """Reset one user's MFA, or for a dry run only say how.
+
+        ``prior`` is what an earlier, interrupted attempt recorded: its finished steps are kept
+        and not repeated, and what it added (the new phone, the pass) is not taken for an old
+        method to delete. ``on_progress`` is awaited after every step so the caller can record
+        it; an exception from it stops the run (another worker has taken the reset over).
 
         Raises ``UserNotFoundError`` or ``GraphError`` when the user cannot be resolved (nothing
         has been done then); ``PlanConflictError`` when the request cannot work on this user
         (nothing has been done either). Every later failure is reported inside the outcome.
         """
-        started = self._clock()
+        started = prior.started_at if prior else self._clock()
         user = await self._graph.get_user(request.user)
         outcome = Outcome(
             id=reset_id,
@@ -64,24 +77,44 @@ class ResetEngine:
             ticket_id=request.ticket_id,
             dry_run=request.dry_run,
             started_at=started,
+            steps=[s for s in (prior.steps if prior else []) if s.result in _FINISHED],
+            sessions_revoked_at=prior.sessions_revoked_at if prior else None,
         )
+        carried = list(outcome.steps)
+        added = {
+            s.method_id
+            for s in carried
+            if s.action is not StepAction.delete_method and s.method_id is not None
+        }
         try:
-            before = await self._graph.list_methods(user.id)
+            before = [m for m in await self._graph.list_methods(user.id) if m.id not in added]
         except GraphError as exc:
             outcome.detail = f"could not list the user's methods: {exc}"
+            outcome.retryable = exc.transient
             outcome.finished_at = self._clock()
             return outcome
         plan = build_plan(request, before)
-        outcome.steps = plan.steps()
+        outcome.steps = _merge(carried, plan.steps())
         if request.dry_run:
             outcome.status = OutcomeStatus.planned
             outcome.remaining_methods = before
             outcome.remaining_methods_verified = True
             outcome.finished_at = self._clock()
             return outcome
-        await _Run(self._graph, self._clock, request, plan, outcome).execute()
+        await on_progress(outcome)
+        run = _Run(self._graph, self._clock, plan, outcome, added, on_progress)
+        await run.execute()
         outcome.finished_at = self._clock()
         return outcome
+
+
+def _merge(carried: list[Step], planned: list[Step]) -> list[Step]:
+    """An earlier attempt's finished steps, then what is still to do, in plan order."""
+    planned_ids = {s.method_id for s in planned if s.method_id}
+    deletions = [s for s in carried if s.action is StepAction.delete_method]
+    done: dict[StepAction, Step] = {s.action: s for s in carried if s not in deletions}
+    steps = [s for s in deletions if s.method_id not in planned_ids]
+    return steps + [done.get(step.action, step) for step in planned]
 
 
 class _Run:
@@ -91,18 +124,19 @@ class _Run:
         self,
         graph: Gateway,
         clock: Clock,
-        request: ResetRequest,
         plan: Plan,
         outcome: Outcome,
+        added_ids: set[str],
+        on_progress: Progress,
     ) -> None:
         self.graph = graph
         self.clock = clock
-        self.request = request
         self.plan = plan
         self.outcome = outcome
         self.user_id = outcome.user.id
         self.unavailable: GraphError | None = None  # set once Graph stays throttled/down
-        self.added_ids: set[str] = set()
+        self.added_ids = set(added_ids)  # what this reset registered, in any attempt
+        self.on_progress = on_progress
 
     def _log(self, step: Step) -> None:
         log.info(
@@ -140,18 +174,20 @@ class _Run:
 
     async def execute(self) -> None:
         by_id = {m.id: m for m in self.plan.deletions}
-        deletions = [
-            s for s in self.outcome.steps if s.action is StepAction.delete_method and s.method_id
-        ]
-        deletions = [s for s in deletions if s.method_id in by_id]
-        await self._delete_all(deletions, by_id)
-        for step in self.outcome.steps:
-            if step.action is StepAction.revoke_sessions:
-                await self._revoke(step)
-            elif step.action is StepAction.add_phone:
-                await self._add_phone(step)
-            elif step.action is StepAction.create_temporary_access_pass:
-                await self._issue_tap(step)
+        to_do = [s for s in self.outcome.steps if s.result is StepResult.planned]
+        await self._delete_all(
+            [s for s in to_do if s.action is StepAction.delete_method and s.method_id in by_id],
+            by_id,
+        )
+        actions = {
+            StepAction.revoke_sessions: self._revoke,
+            StepAction.add_phone: self._add_phone,
+            StepAction.create_temporary_access_pass: self._issue_tap,
+        }
+        for step in to_do:
+            if step.action in actions:
+                await actions[step.action](step)
+                await self.on_progress(self.outcome)
         await self._verify(by_id)
 
     async def _delete_all(self, steps: list[Step], by_id: dict[str, RegisteredMethod]) -> None:
@@ -182,6 +218,7 @@ class _Run:
                     if not first_round:
                         step.detail = "deleted after the other methods (Graph refused it earlier)"
                 self._log(step)
+                await self.on_progress(self.outcome)
             first_round = False
             if len(refused) == len(pending):
                 # No progress this round: what is left cannot be deleted while the rest remains.
@@ -258,6 +295,7 @@ class _Run:
             ]
             outcome.remaining_methods_verified = False
             outcome.status = OutcomeStatus.failed
+            outcome.retryable = exc.transient
             outcome.detail = f"could not list the methods again to verify the reset: {exc}"
             return
         outcome.remaining_methods = after
@@ -282,6 +320,7 @@ class _Run:
             outcome.status = OutcomeStatus.succeeded
             return
         outcome.status = OutcomeStatus.failed
+        outcome.retryable = self.unavailable is not None
         reasons = []
         if leftovers:
             reasons.append(f"{len(leftovers)} selected method(s) remain")

@@ -1,29 +1,47 @@
-"""HTTP endpoints: ``POST /api/resets`` and the published request schema."""
+"""HTTP endpoints: submit a reset, read its status, and the published request schema.
+
+The asynchronous request-reply pattern (202 + ``Location`` + ``Retry-After``, then poll until the
+status is no longer 202) is what Power Automate and Logic Apps follow natively, and it keeps a
+ServiceNow outbound REST call well inside its timeout while Graph is slow or throttling.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import ValidationError
 
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
-from shared.models import Outcome, OutcomeStatus, ResetRequest
+from shared.ledger import (
+    IdempotencyConflictError,
+    LeaseLostError,
+    LedgerRecord,
+    get_ledger,
+)
+from shared.models import Outcome, OutcomeStatus, ResetMessage, ResetRequest
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem, bad_request, validation_problem
 from shared.reset.engine import ResetEngine
 from shared.reset.plan import PlanConflictError
-from shared.settings import SettingsError
+from shared.reset.runner import new_owner, run_claimed
+from shared.settings import SettingsError, get_settings
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 MAX_BODY_BYTES = 64 * 1024
+QUEUE_CONNECTION = "RESET_STORAGE"
+QUEUE_NAME = "%RESET_QUEUE_NAME%"
 # A response that may carry a Temporary Access Pass must not be kept by any cache.
 _NO_STORE = {"Cache-Control": "no-store"}
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_RESET_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _json_response(
@@ -59,86 +77,202 @@ def parse_reset_request(req: func.HttpRequest) -> ResetRequest:
         raise validation_problem(exc) from None
 
 
-def _outcome_problem(outcome: Outcome) -> Problem:
+def _idempotency_key(req: func.HttpRequest) -> str | None:
+    key: str | None = req.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise bad_request("The Idempotency-Key header must be 1-255 visible ASCII characters.")
+    return key
+
+
+def status_url(req: func.HttpRequest, reset_id: str) -> str:
+    parts = urlsplit(req.url)
+    path = f"/api/resets/{reset_id}"
+    return f"{parts.scheme}://{parts.netloc}{path}" if parts.netloc else path
+
+
+def record_view(record: LedgerRecord) -> dict[str, Any]:
+    """A reset as a status read shows it: the outcome so far, under the ledger's status."""
+    if record.outcome is not None:
+        body = record.outcome.to_record()
+    else:
+        body = {"id": record.id, "ticket_id": record.ticket_id, "user": None, "steps": []}
+    body.update(
+        status=str(record.status),
+        attempts=record.attempts,
+        accepted_at=record.accepted_at.isoformat(),
+        finished_at=record.finished_at.isoformat() if record.finished_at else None,
+    )
+    if record.last_error and not body.get("detail"):
+        body["detail"] = record.last_error
+    return body
+
+
+def status_response(
+    req: func.HttpRequest, record: LedgerRecord, extra_headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    """202 with Location and Retry-After while the reset is pending, 200 once it has ended."""
+    headers = {"Location": status_url(req, record.id), **(extra_headers or {})}
+    if record.status.finished:
+        return _json_response(record_view(record), 200, headers)
+    headers["Retry-After"] = str(get_settings().status_retry_after_seconds)
+    return _json_response(record_view(record), 202, headers)
+
+
+def _outcome_response(outcome: Outcome) -> func.HttpResponse:
+    if outcome.status is OutcomeStatus.failed:
+        return problem_response(
+            Problem(
+                502,
+                "reset-incomplete",
+                "The reset did not complete",
+                outcome.detail or "Graph did not carry out every step; see outcome.",
+                extensions={"outcome": outcome.to_response()},
+            )
+        )
+    return _json_response(outcome.to_response())
+
+
+def _graph_problem(exc: GraphError) -> Problem:
     return Problem(
         502,
-        "reset-incomplete",
-        "The reset did not complete",
-        outcome.detail or "Graph did not carry out every step; see outcome.",
-        extensions={"outcome": outcome.to_response()},
+        "graph-unavailable",
+        "Microsoft Graph could not be reached or refused the request",
+        "Nothing was changed.",
+        extensions={"graph_error": exc.info().model_dump(mode="json")},
     )
 
 
-async def run_reset(request: ResetRequest, reset_id: str) -> Outcome:
-    """Run one reset and turn what stopped it before any change into a problem."""
-    try:
-        engine = ResetEngine(await get_gateway())
-        return await engine.run(request, reset_id)
-    except UserNotFoundError as exc:
-        raise Problem(
-            404,
-            "user-not-found",
-            "No such user",
-            "Graph has no user with this userPrincipalName or object id.",
-            extensions={"graph_request_id": exc.request_id},
-        ) from None
-    except PlanConflictError as exc:
-        raise Problem(
-            409, "reset-conflict", "The reset cannot be done as asked", str(exc)
-        ) from None
-    except GraphError as exc:
-        raise Problem(
-            502,
-            "graph-unavailable",
-            "Microsoft Graph could not be reached or refused the request",
-            "Nothing was changed.",
-            extensions={"graph_error": exc.info().model_dump(mode="json")},
-        ) from None
-    except SettingsError as exc:
-        log.error("configuration error: %s", exc)
-        raise Problem(500, "configuration-error", "The app is misconfigured") from None
+def _user_not_found(exc: UserNotFoundError) -> Problem:
+    return Problem(
+        404,
+        "user-not-found",
+        "No such user",
+        "Graph has no user with this userPrincipalName or object id.",
+        extensions={"graph_request_id": exc.request_id},
+    )
 
 
-def _log_outcome(request: ResetRequest, outcome: Outcome) -> None:
-    counts: dict[str, int] = {}
-    for step in outcome.steps:
-        counts[str(step.result)] = counts.get(str(step.result), 0) + 1
-    log.log(
-        logging.INFO if outcome.status is not OutcomeStatus.failed else logging.WARNING,
+def _conflict(exc: PlanConflictError) -> Problem:
+    return Problem(409, "reset-conflict", "The reset cannot be done as asked", str(exc))
+
+
+def _log_submission(request: ResetRequest, reset_id: str, outcome: str) -> None:
+    log.info(
         "reset %s for ticket %s: %s",
-        outcome.id,
-        outcome.ticket_id,
-        outcome.status,
+        reset_id,
+        request.ticket_id,
+        outcome,
         extra={
-            "reset_id": outcome.id,
-            "ticket_id": outcome.ticket_id,
+            "reset_id": reset_id,
+            "ticket_id": request.ticket_id,
             "requested_by": request.requested_by,
-            "user_id": outcome.user.id,
-            "status": str(outcome.status),
-            "dry_run": outcome.dry_run,
-            "step_results": counts,
+            "target": request.user,
+            "mode": request.mode,
+            "dry_run": request.dry_run,
+            "result": outcome,
         },
     )
 
 
+async def _dry_run(request: ResetRequest, reset_id: str) -> func.HttpResponse:
+    try:
+        outcome = await ResetEngine(await get_gateway()).run(request, reset_id)
+    except UserNotFoundError as exc:
+        raise _user_not_found(exc) from None
+    except PlanConflictError as exc:
+        raise _conflict(exc) from None
+    except GraphError as exc:
+        raise _graph_problem(exc) from None
+    _log_submission(request, reset_id, "planned")
+    return _outcome_response(outcome)
+
+
+async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) -> func.HttpResponse:
+    request = parse_reset_request(req)
+    key = _idempotency_key(req)
+    if request.dry_run:
+        return await _dry_run(request, reset_id)
+    settings = get_settings()
+    ledger = await get_ledger()
+    owner = new_owner() if request.mode == "sync" else None
+    try:
+        record, created = await ledger.accept(
+            request,
+            reset_id,
+            idempotency_key=key,
+            claim_for=owner,
+            lease_seconds=settings.lease_seconds,
+        )
+    except IdempotencyConflictError as exc:
+        raise Problem(422, "idempotency-key-reused", "Idempotency key reused", str(exc)) from None
+    message = ResetMessage(reset_id=record.id, request=request).model_dump_json()
+    if not created:
+        _log_submission(request, record.id, f"replayed ({record.status})")
+        if record.status == "accepted":
+            # The first submission may have been recorded but never queued: queue it again.
+            # Running it twice is harmless, the claim lets only one worker through.
+            queue.set(message)
+        return status_response(req, record, {"Idempotent-Replayed": "true"})
+    if request.mode == "async":
+        queue.set(message)
+        _log_submission(request, record.id, "accepted")
+        return status_response(req, record)
+    try:
+        outcome = await run_claimed(
+            ledger,
+            await get_gateway(),
+            record,
+            request,
+            lease_seconds=settings.lease_seconds,
+            retry_transient=False,
+        )
+    except UserNotFoundError as exc:
+        raise _user_not_found(exc) from None
+    except PlanConflictError as exc:
+        raise _conflict(exc) from None
+    except GraphError as exc:
+        raise _graph_problem(exc) from None
+    except LeaseLostError:
+        fresh = await ledger.get(record.id)
+        return status_response(req, fresh or record)
+    assert outcome is not None
+    _log_submission(request, record.id, str(outcome.status))
+    return _outcome_response(outcome)
+
+
 @bp.route(route="resets", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-async def submit_reset(req: func.HttpRequest) -> func.HttpResponse:
-    """Validate, reset, verify; answer with the outcome."""
+@bp.queue_output(arg_name="queue", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
+async def submit_reset(req: func.HttpRequest, queue: func.Out[str]) -> func.HttpResponse:
+    """Accept a reset (202, run by the queue worker), or run it now with "mode": "sync"."""
     reset_id = str(uuid.uuid4())
     try:
-        request = parse_reset_request(req)
-        outcome = await run_reset(request, reset_id)
-        _log_outcome(request, outcome)
-        if outcome.status is OutcomeStatus.failed:
-            raise _outcome_problem(outcome)
+        return await _submit(req, queue, reset_id)
     except Problem as problem:
         return problem_response(problem)
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return problem_response(Problem(500, "configuration-error", "The app is misconfigured"))
     except Exception:
         log.exception("reset %s failed unexpectedly", reset_id)
         return problem_response(
             Problem(500, "internal-error", "Internal error", f"Reference: {reset_id}")
         )
-    return _json_response(outcome.to_response())
+
+
+@bp.route(route="resets/{reset_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def get_reset(req: func.HttpRequest) -> func.HttpResponse:
+    """The status of a reset: 202 while it is pending, 200 with the outcome once it has ended."""
+    reset_id = (req.route_params.get("reset_id") or "").lower()
+    try:
+        record = await (await get_ledger()).get(reset_id) if _RESET_ID.match(reset_id) else None
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return problem_response(Problem(500, "configuration-error", "The app is misconfigured"))
+    if record is None:
+        return problem_response(Problem(404, "reset-not-found", "No such reset"))
+    return status_response(req, record)
 
 
 @bp.route(route="schemas/reset-request", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -43,7 +43,13 @@ COLLECTIONS = {
 
 
 def request(user: str = ADELE, **fields: Any) -> ResetRequest:
-    body = {"user": user, "ticket_id": "INC0012345", "requested_by": "desk@contoso.example"}
+    # The engine runs the same way in both modes; "sync" allows a Temporary Access Pass.
+    body = {
+        "user": user,
+        "ticket_id": "INC0012345",
+        "requested_by": "desk@contoso.example",
+        "mode": "sync",
+    }
     return ResetRequest.model_validate_json(json.dumps({**body, **fields}))
 
 

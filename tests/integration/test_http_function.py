@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable
@@ -11,26 +10,24 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-import function_app
 from emulator import Fault, GraphEmulator, Tenant
+from tests.support.app import handler, indexed
+from tests.support.bindings import Out
+from tests.support.fixtures import StorageNames
 
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
+# Synchronous: these tests look at the inline answer; the asynchronous path has its own module.
 VALID = {
     "user": "alex.wilber@contoso.example",
     "ticket_id": "INC0012345",
     "requested_by": "desk@contoso.example",
+    "mode": "sync",
 }
 
 
-@functools.cache
 def functions() -> dict[str, Any]:
-    # Indexed once, as the host does: the library refuses to build the same app twice.
-    return {str(f.get_function_name()): f for f in function_app.app.get_functions()}
-
-
-def handler(name: str) -> Any:
-    return functions()[name].get_user_function()
+    return indexed()
 
 
 def post(body: Any, content_type: str = "application/json") -> func.HttpRequest:
@@ -44,7 +41,7 @@ def post(body: Any, content_type: str = "application/json") -> func.HttpRequest:
 
 
 async def submit(body: Any, content_type: str = "application/json") -> func.HttpResponse:
-    response: func.HttpResponse = await handler("submit_reset")(post(body, content_type))
+    response: func.HttpResponse = await handler("submit_reset")(post(body, content_type), Out())
     return response
 
 
@@ -58,9 +55,16 @@ def problem(response: func.HttpResponse) -> dict[str, Any]:
 
 def test_functions_are_indexed_with_their_routes_and_bindings():
     found = functions()
-    assert set(found) == {"submit_reset", "reset_request_schema"}
+    assert set(found) == {
+        "submit_reset",
+        "get_reset",
+        "reset_request_schema",
+        "process_reset",
+        "reset_poisoned",
+    }
     expected = {
         "submit_reset": ("resets", ["POST"]),
+        "get_reset": ("resets/{reset_id}", ["GET"]),
         "reset_request_schema": ("schemas/reset-request", ["GET"]),
     }
     for name, (route, methods) in expected.items():
@@ -70,12 +74,29 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         assert trigger["methods"] == methods
         assert trigger["authLevel"] == "FUNCTION"
         # The "0 functions found" trap: every binding parameter exists in the Python signature.
-        parameters = set(inspect.signature(found[name].get_user_function()).parameters)
-        assert {b["name"] for b in bindings if b["name"] != "$return"} <= parameters
+    for name, function in found.items():
+        # The "0 functions found" trap: every binding parameter exists in the Python signature.
+        bindings = json.loads(function.get_function_json())["bindings"]
+        parameters = set(inspect.signature(function.get_user_function()).parameters)
+        assert {b["name"] for b in bindings if b["name"] != "$return"} == parameters, name
+    submit_bindings = json.loads(found["submit_reset"].get_function_json())["bindings"]
+    queue_out = next(b for b in submit_bindings if b["type"] == "queue")
+    assert queue_out["direction"] == "OUT"
+    assert (queue_out["queueName"], queue_out["connection"]) == (
+        "%RESET_QUEUE_NAME%",
+        "RESET_STORAGE",
+    )
+    for name, queue_name in (
+        ("process_reset", "%RESET_QUEUE_NAME%"),
+        ("reset_poisoned", "%RESET_QUEUE_NAME%-poison"),
+    ):
+        (trigger,) = json.loads(found[name].get_function_json())["bindings"]
+        assert trigger["type"] == "queueTrigger"
+        assert (trigger["queueName"], trigger["connection"]) == (queue_name, "RESET_STORAGE")
 
 
 async def test_successful_reset_answers_200_with_the_outcome(
-    tenant: Tenant, graph_emulator: GraphEmulator, process_gateway: None
+    tenant: Tenant, graph_emulator: GraphEmulator, app_env: StorageNames
 ):
     response = await submit(VALID)
 
@@ -93,7 +114,7 @@ async def test_successful_reset_answers_200_with_the_outcome(
 async def test_tap_reaches_the_caller_once_and_no_log(
     tenant: Tenant,
     graph_emulator: GraphEmulator,
-    process_gateway: None,
+    app_env: StorageNames,
     caplog: pytest.LogCaptureFixture,
 ):
     caplog.set_level("DEBUG")
@@ -131,7 +152,7 @@ async def test_tap_reaches_the_caller_once_and_no_log(
 )
 async def test_bad_input_is_a_400_problem_and_never_reaches_graph(
     graph_emulator: GraphEmulator,
-    process_gateway: None,
+    app_env: StorageNames,
     body: Any,
     content_type: str,
     pointer: str | None,
@@ -146,7 +167,7 @@ async def test_bad_input_is_a_400_problem_and_never_reaches_graph(
     assert graph_emulator.token_requests == []
 
 
-async def test_unknown_user_is_a_404_problem(graph_emulator: GraphEmulator, process_gateway: None):
+async def test_unknown_user_is_a_404_problem(graph_emulator: GraphEmulator, app_env: StorageNames):
     response = await submit({**VALID, "user": "nobody@contoso.example"})
 
     assert response.status_code == 404
@@ -155,7 +176,7 @@ async def test_unknown_user_is_a_404_problem(graph_emulator: GraphEmulator, proc
 
 
 async def test_conflicting_request_is_a_409_problem_before_any_write(
-    graph_emulator: GraphEmulator, process_gateway: None
+    graph_emulator: GraphEmulator, app_env: StorageNames
 ):
     body = {
         **VALID,
@@ -170,9 +191,8 @@ async def test_conflicting_request_is_a_409_problem_before_any_write(
 
 
 async def test_graph_failing_is_a_502_problem_with_the_outcome(
-    graph_emulator: GraphEmulator, process_gateway: None, monkeypatch: pytest.MonkeyPatch
+    graph_emulator: GraphEmulator, app_env: StorageNames, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setenv("GRAPH_MAX_RETRIES", "1")
     graph_emulator.faults.add(Fault(method="DELETE", status=503, retry_after="0", times=None))
     response = await submit(VALID)
 
@@ -186,9 +206,8 @@ async def test_graph_failing_is_a_502_problem_with_the_outcome(
 
 
 async def test_graph_unreachable_before_any_change_is_a_502_problem(
-    graph_emulator: GraphEmulator, process_gateway: None, monkeypatch: pytest.MonkeyPatch
+    graph_emulator: GraphEmulator, app_env: StorageNames, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setenv("GRAPH_MAX_RETRIES", "0")
     graph_emulator.faults.add(Fault(method="GET", status=503, retry_after="0", times=None))
     response = await submit(VALID)
 
@@ -199,7 +218,7 @@ async def test_graph_unreachable_before_any_change_is_a_502_problem(
     assert graph_emulator.writes() == []
 
 
-async def test_dry_run_answers_the_plan(graph_emulator: GraphEmulator, process_gateway: None):
+async def test_dry_run_answers_the_plan(graph_emulator: GraphEmulator, app_env: StorageNames):
     response = await submit({**VALID, "dry_run": True})
 
     assert response.status_code == 200

@@ -49,7 +49,8 @@ def test_phones_go_last_alternate_office_mobile():
 
 def test_steps_run_deletes_then_revoke_then_new_credentials():
     plan = build_plan(
-        request(new_phone={"number": "+12065550123"}, temporary_access_pass={}), EVERYTHING
+        request(new_phone={"number": "+12065550123"}, temporary_access_pass={}, mode="sync"),
+        EVERYTHING,
     )
     actions = [s.action for s in plan.steps()]
     last_delete = max(i for i, a in enumerate(actions) if a is StepAction.delete_method)

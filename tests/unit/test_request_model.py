@@ -82,32 +82,39 @@ BAD_PAYLOADS: list[tuple[Any, str, str]] = [
     (with_(new_phone={"number": "+12065550123", "type": "pager"}), "#/new_phone/type", "mobile"),
     (with_(new_phone={"number": "+12065550123", "ext": "1"}), "#/new_phone/ext", "known field"),
     (with_(new_phone={"number": 12065550123}), "#/new_phone/number", "valid string"),
+    (with_(mode="later"), "#/mode", "'async' or 'sync'"),
+    (with_(temporary_access_pass={}), "#/temporary_access_pass", '"mode": "sync"'),
     (
-        with_(temporary_access_pass={"lifetime_minutes": 5}),
+        with_(mode="async", temporary_access_pass={"lifetime_minutes": 60}),
+        "#/temporary_access_pass",
+        "synchronous",
+    ),
+    (
+        with_(mode="sync", temporary_access_pass={"lifetime_minutes": 5}),
         "#/temporary_access_pass/lifetime_minutes",
         "greater than or equal to 10",
     ),
     (
-        with_(temporary_access_pass={"lifetime_minutes": 43201}),
+        with_(mode="sync", temporary_access_pass={"lifetime_minutes": 43201}),
         "#/temporary_access_pass/lifetime_minutes",
         "less than or equal to 43200",
     ),
     (
-        with_(temporary_access_pass={"lifetime_minutes": "60"}),
+        with_(mode="sync", temporary_access_pass={"lifetime_minutes": "60"}),
         "#/temporary_access_pass/lifetime_minutes",
         "valid integer",
     ),
     (
-        with_(temporary_access_pass={"lifetime_minutes": 60.5}),
+        with_(mode="sync", temporary_access_pass={"lifetime_minutes": 60.5}),
         "#/temporary_access_pass/lifetime_minutes",
         "valid integer",
     ),
     (
-        with_(temporary_access_pass={"usable_once": "no"}),
+        with_(mode="sync", temporary_access_pass={"usable_once": "no"}),
         "#/temporary_access_pass/usable_once",
         "valid boolean",
     ),
-    (with_(temporary_access_pass=True), "#/temporary_access_pass", "an object"),
+    (with_(mode="sync", temporary_access_pass=True), "#/temporary_access_pass", "an object"),
 ]
 
 
@@ -145,6 +152,7 @@ def test_defaults():
     assert request.remove_methods == "all"
     assert request.keep_methods == []
     assert request.dry_run is False
+    assert request.mode == "async"
     assert request.new_phone is None and request.temporary_access_pass is None
     assert request.selected_types() == frozenset(MethodType)
 
@@ -206,3 +214,15 @@ def test_json_schema_is_published_from_the_model():
     assert set(schema["required"]) == {"user", "ticket_id", "requested_by"}
     assert schema["additionalProperties"] is False
     assert "new_phone" in schema["properties"]
+
+
+def test_temporary_access_pass_with_sync_mode_or_dry_run():
+    assert parse(with_(mode="sync", temporary_access_pass={})).temporary_access_pass is not None
+    assert parse(with_(dry_run=True, temporary_access_pass={})).temporary_access_pass is not None
+
+
+def test_record_form_masks_the_new_phone_number():
+    request = parse(with_(new_phone={"number": "+12065550123"}))
+    record = request.to_record()
+    assert record["new_phone"]["number"] == "+1 ********23"
+    assert "2065550123" not in json.dumps(record)

@@ -1,0 +1,438 @@
+"""The reset ledger in Azure Table Storage: what was asked, who runs it, how far it got.
+
+One row per reset request, plus one index row per idempotency key, both in one partition so that
+accepting a request (row + index) is a single atomic entity-group transaction: a request
+submitted twice, or by two callers at once, gets one row and one id.
+
+Exactly-once execution rests on optimistic concurrency. A worker *claims* a row with an
+ETag-conditional update that sets it ``running`` under a lease; of several workers given the same
+message, one update succeeds and the others see a live lease held by someone else. Every later
+write of the owner (checkpoints after each step, the final outcome) is conditional on the ETag of
+its previous write, so a worker that lost its lease (it stalled past the lease and another worker
+took over) finds out at its next write and stops. A crashed worker's lease simply expires.
+
+Stored: ticket, requester, target, timestamps, the outcome so far (steps with Graph request-ids),
+attempts, the last error. Not stored: phone numbers in clear (masked), Temporary Access Pass
+values (the outcome's serialiser masks them), tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient
+
+from shared.clock import Clock, utc_now
+from shared.identity import get_credential
+from shared.models import Outcome, ResetRequest
+from shared.settings import SettingsError, get_settings
+
+log = logging.getLogger(__name__)
+
+PARTITION = "reset"
+_INDEX_PREFIX = "idempotency-"
+
+
+class ResetStatus(StrEnum):
+    accepted = "accepted"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    refused = "refused"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ResetStatus.succeeded, ResetStatus.failed, ResetStatus.refused)
+
+
+class IdempotencyConflictError(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+class LeaseHeldError(Exception):
+    """Another worker is running this reset under a live lease."""
+
+    def __init__(self, reset_id: str, expires_at: datetime) -> None:
+        super().__init__(f"reset {reset_id} is running elsewhere until {expires_at.isoformat()}")
+        self.expires_at = expires_at
+
+
+class LeaseLostError(Exception):
+    """This worker's lease was taken over: it must stop writing to Graph and to the ledger."""
+
+
+@dataclass
+class LedgerRecord:
+    id: str
+    status: ResetStatus
+    ticket_id: str
+    requested_by: str
+    target: str
+    mode: str
+    accepted_at: datetime
+    attempts: int
+    request: dict[str, Any]
+    outcome: Outcome | None
+    user_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    etag: str | None = None
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> LedgerRecord:
+        outcome_json = entity.get("Outcome")
+        return cls(
+            id=entity["RowKey"],
+            status=ResetStatus(entity["Status"]),
+            ticket_id=entity["TicketId"],
+            requested_by=entity["RequestedBy"],
+            target=entity["Target"],
+            mode=entity.get("Mode", "async"),
+            accepted_at=entity["AcceptedAt"],
+            attempts=int(entity.get("Attempts", 0)),
+            request=json.loads(entity["Request"]),
+            outcome=Outcome.model_validate_json(outcome_json) if outcome_json else None,
+            user_id=entity.get("UserId"),
+            started_at=entity.get("StartedAt"),
+            finished_at=entity.get("FinishedAt"),
+            lease_owner=entity.get("LeaseOwner"),
+            lease_expires_at=entity.get("LeaseExpiresAt"),
+            last_error=entity.get("LastError"),
+            etag=entity.metadata.get("etag"),
+        )
+
+    def lease_live(self, now: datetime) -> bool:
+        return (
+            self.status is ResetStatus.running
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > now
+        )
+
+
+def idempotency_scope(request: ResetRequest, idempotency_key: str | None) -> str:
+    """What makes two submissions "the same": the caller's key, else ticket plus target."""
+    if idempotency_key:
+        return f"key:{idempotency_key}"
+    return f"ticket:{request.ticket_id.lower()}|user:{request.user.lower()}"
+
+
+def request_fingerprint(request: ResetRequest) -> str:
+    """A digest to tell a replay from a different request under the same key.
+
+    Taken over the masked form: a digest of a phone number can be reversed by trying them all.
+    """
+    canonical = json.dumps(request.to_record(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _index_row_key(scope: str) -> str:
+    return _INDEX_PREFIX + hashlib.sha256(scope.encode()).hexdigest()
+
+
+def _outcome_json(outcome: Outcome) -> str:
+    return json.dumps(outcome.to_record())
+
+
+def _request_ids(outcome: Outcome) -> str:
+    ids = [s.error.request_id for s in outcome.steps if s.error and s.error.request_id]
+    return ",".join(ids)
+
+
+class Ledger:
+    def __init__(self, table: TableClient, clock: Clock = utc_now) -> None:
+        self._table = table
+        self._clock = clock
+
+    async def ensure_table(self) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            await self._table.create_table()
+
+    async def close(self) -> None:
+        await self._table.close()
+
+    async def get(self, reset_id: str) -> LedgerRecord | None:
+        if reset_id.startswith(_INDEX_PREFIX):
+            return None
+        try:
+            entity = await self._table.get_entity(PARTITION, reset_id)
+        except ResourceNotFoundError:
+            return None
+        return LedgerRecord.from_entity(entity)
+
+    async def accept(
+        self,
+        request: ResetRequest,
+        reset_id: str,
+        *,
+        idempotency_key: str | None = None,
+        claim_for: str | None = None,
+        lease_seconds: int = 600,
+    ) -> tuple[LedgerRecord, bool]:
+        """Record a request; return its row and whether this call created it.
+
+        With ``claim_for`` the row is created already ``running`` under that owner's lease (a
+        synchronous request runs in the invocation that accepted it).
+        """
+        now = self._clock()
+        fingerprint = request_fingerprint(request)
+        entity: dict[str, Any] = {
+            "PartitionKey": PARTITION,
+            "RowKey": reset_id,
+            "Status": str(ResetStatus.accepted),
+            "TicketId": request.ticket_id,
+            "RequestedBy": request.requested_by,
+            "Target": request.user,
+            "Mode": request.mode,
+            "AcceptedAt": now,
+            "Attempts": 0,
+            "Request": json.dumps(request.to_record()),
+            "Fingerprint": fingerprint,
+        }
+        if claim_for is not None:
+            entity.update(
+                Status=str(ResetStatus.running),
+                Attempts=1,
+                StartedAt=now,
+                LeaseOwner=claim_for,
+                LeaseExpiresAt=now + timedelta(seconds=lease_seconds),
+            )
+        index_key = _index_row_key(idempotency_scope(request, idempotency_key))
+        index = {
+            "PartitionKey": PARTITION,
+            "RowKey": index_key,
+            "ResetId": reset_id,
+            "Fingerprint": fingerprint,
+            "AcceptedAt": now,
+        }
+        try:
+            await self._table.submit_transaction([("create", entity), ("create", index)])
+        except (TableTransactionError, ResourceExistsError):
+            existing = await self._existing(index_key, fingerprint)
+            if existing is None:
+                raise
+            return existing, False
+        record = await self.get(reset_id)
+        assert record is not None
+        return record, True
+
+    async def _existing(self, index_key: str, fingerprint: str) -> LedgerRecord | None:
+        try:
+            index = await self._table.get_entity(PARTITION, index_key)
+        except ResourceNotFoundError:
+            return None
+        if index.get("Fingerprint") != fingerprint:
+            raise IdempotencyConflictError(
+                "this idempotency key (or ticket and user) was used for a different request"
+            )
+        return await self.get(index["ResetId"])
+
+    async def claim(self, reset_id: str, owner: str, lease_seconds: int) -> LedgerRecord:
+        """Make ``owner`` the one worker running this reset, or say why not.
+
+        Returns the claimed row (status ``running``, etag of the claim), or a finished row
+        untouched. Raises ``LeaseHeldError`` while another worker's lease is live.
+        """
+        while True:
+            record = await self.get(reset_id)
+            if record is None:
+                raise KeyError(reset_id)
+            now = self._clock()
+            if record.status.finished:
+                return record
+            if record.lease_live(now) and record.lease_owner != owner:
+                assert record.lease_expires_at is not None
+                raise LeaseHeldError(reset_id, record.lease_expires_at)
+            update: dict[str, Any] = {
+                "PartitionKey": PARTITION,
+                "RowKey": reset_id,
+                "Status": str(ResetStatus.running),
+                "LeaseOwner": owner,
+                "LeaseExpiresAt": now + timedelta(seconds=lease_seconds),
+                "Attempts": record.attempts + 1,
+                "StartedAt": record.started_at or now,
+            }
+            try:
+                meta = await self._table.update_entity(
+                    update,
+                    mode=UpdateMode.MERGE,
+                    etag=record.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                continue  # someone else wrote first: look again
+            record.status = ResetStatus.running
+            record.lease_owner = owner
+            record.lease_expires_at = update["LeaseExpiresAt"]
+            record.attempts += 1
+            record.started_at = update["StartedAt"]
+            record.etag = meta.get("etag")
+            return record
+
+    async def _owned_write(self, record: LedgerRecord, properties: dict[str, Any]) -> None:
+        entity = {"PartitionKey": PARTITION, "RowKey": record.id, **properties}
+        try:
+            meta = await self._table.update_entity(
+                entity,
+                mode=UpdateMode.MERGE,
+                etag=record.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            raise LeaseLostError(f"reset {record.id} was taken over by another worker") from None
+        record.etag = meta.get("etag")
+
+    async def checkpoint(self, record: LedgerRecord, outcome: Outcome, lease_seconds: int) -> None:
+        """Record progress after a step and extend the lease."""
+        expires = self._clock() + timedelta(seconds=lease_seconds)
+        await self._owned_write(
+            record,
+            {
+                "Outcome": _outcome_json(outcome),
+                "UserId": outcome.user.id,
+                "LeaseExpiresAt": expires,
+            },
+        )
+        record.outcome, record.user_id, record.lease_expires_at = outcome, outcome.user.id, expires
+
+    async def release(self, record: LedgerRecord, outcome: Outcome | None, error: str) -> None:
+        """Give the reset back for a later attempt (Graph unavailable): lease ends now."""
+        properties: dict[str, Any] = {"LeaseExpiresAt": self._clock(), "LastError": error[:2000]}
+        if outcome is not None:
+            properties["Outcome"] = _outcome_json(outcome)
+            properties["UserId"] = outcome.user.id
+        await self._owned_write(record, properties)
+        record.last_error = error
+
+    async def finish(
+        self,
+        record: LedgerRecord,
+        status: ResetStatus,
+        outcome: Outcome | None,
+        error: str | None = None,
+    ) -> None:
+        assert status.finished
+        now = self._clock()
+        # The lease columns stay as they were: a finished row is never claimed again.
+        properties: dict[str, Any] = {"Status": str(status), "FinishedAt": now}
+        if outcome is not None:
+            properties.update(
+                Outcome=_outcome_json(outcome),
+                UserId=outcome.user.id,
+                GraphRequestIds=_request_ids(outcome),
+            )
+        if error is not None:
+            properties["LastError"] = error[:2000]
+        await self._owned_write(record, properties)
+        record.status, record.finished_at, record.outcome = status, now, outcome
+
+    async def fail_abandoned(self, reset_id: str, error: str) -> LedgerRecord | None:
+        """Mark a reset failed when its message was given up (poison), unless it is finished or
+        a worker still holds a live lease on it (that worker will finish it)."""
+        while True:
+            record = await self.get(reset_id)
+            if record is None or record.status.finished or record.lease_live(self._clock()):
+                return record
+            try:
+                await self.finish(record, ResetStatus.failed, record.outcome, error)
+            except LeaseLostError:
+                continue
+            return record
+
+    async def find_by_status(self, status: ResetStatus) -> list[LedgerRecord]:
+        entities = self._table.query_entities(
+            "PartitionKey eq @pk and Status eq @status",
+            parameters={"pk": PARTITION, "status": str(status)},
+        )
+        return [LedgerRecord.from_entity(e) async for e in entities]
+
+
+_AZURITE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+
+def table_client(
+    table_name: str,
+    *,
+    connection_string: str | None,
+    table_service_uri: str | None,
+    credential: Any,
+) -> TableClient:
+    """A table client from the RESET_STORAGE connection: a connection string, or an endpoint
+    and the managed identity."""
+    if connection_string:
+        if connection_string.strip().lower() == "usedevelopmentstorage=true":
+            connection_string = _AZURITE
+        return TableClient.from_connection_string(connection_string, table_name=table_name)
+    if not table_service_uri:
+        raise SettingsError(
+            "no storage connection: set RESET_STORAGE or RESET_STORAGE__tableServiceUri"
+        )
+    return TableClient(endpoint=table_service_uri, table_name=table_name, credential=credential)
+
+
+class _ProcessLedger:
+    """One table client per worker process, created on first use (like the Graph client)."""
+
+    def __init__(self) -> None:
+        self._ledger: Ledger | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self) -> Ledger:
+        if self._ledger is not None:
+            return self._ledger
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._ledger is None:
+                settings = get_settings()
+                client_id = settings.storage_client_id or settings.managed_identity_client_id
+                table = table_client(
+                    settings.ledger_table_name,
+                    connection_string=settings.storage_connection_string,
+                    table_service_uri=settings.storage_table_service_uri,
+                    credential=(
+                        None if settings.storage_connection_string else get_credential(client_id)
+                    ),
+                )
+                ledger = Ledger(table)
+                await ledger.ensure_table()
+                self._ledger = ledger
+        return self._ledger
+
+    async def close(self) -> None:
+        if self._ledger is not None:
+            await self._ledger.close()
+        self._ledger, self._lock = None, None
+
+
+_process_ledger = _ProcessLedger()
+
+
+async def get_ledger() -> Ledger:
+    """The ledger of this worker process."""
+    return await _process_ledger.get()
+
+
+async def close_ledger() -> None:
+    await _process_ledger.close()

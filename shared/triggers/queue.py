@@ -1,0 +1,97 @@
+"""Queue workers: run accepted resets, and give up visibly on the ones that keep failing.
+
+Retries belong to the queue extension (host.json ``extensions.queues``): a function that raises
+leaves its message to come back after ``visibilityTimeout``; after ``maxDequeueCount`` deliveries
+the runtime moves it to ``<queue>-poison``, where the second function records the failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+from pydantic import ValidationError
+
+from shared.graph.client import get_gateway
+from shared.graph.contract import GraphError, UserNotFoundError
+from shared.ledger import LeaseLostError, get_ledger
+from shared.models import ResetMessage
+from shared.reset.plan import PlanConflictError
+from shared.reset.runner import new_owner, run_claimed
+from shared.settings import get_settings
+from shared.triggers.http import QUEUE_CONNECTION, QUEUE_NAME
+
+log = logging.getLogger(__name__)
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
+async def process_reset(msg: func.QueueMessage) -> None:
+    """Run one accepted reset, exactly once however often its message is delivered."""
+    try:
+        message = ResetMessage.model_validate_json(msg.get_body())
+    except ValidationError:
+        # Raising sends it, after the retries, to the poison queue where it can be inspected.
+        log.error("queue message %s is not a reset message", msg.id)
+        raise
+    settings = get_settings()
+    ledger = await get_ledger()
+    # LeaseHeldError propagates: another worker is on it; the message comes back later and
+    # then finds the reset finished, or the lease expired (that worker died) and takes over.
+    try:
+        record = await ledger.claim(message.reset_id, new_owner(), settings.lease_seconds)
+    except KeyError:
+        log.error("queue message %s names unknown reset %s", msg.id, message.reset_id)
+        return
+    if record.status.finished:
+        log.info("reset %s already %s; message %s dropped", record.id, record.status, msg.id)
+        return
+    try:
+        await run_claimed(
+            ledger,
+            await get_gateway(),
+            record,
+            message.request,
+            lease_seconds=settings.lease_seconds,
+            retry_transient=True,
+        )
+    except (UserNotFoundError, PlanConflictError, GraphError):
+        return  # recorded as failed in the ledger; another delivery would not change that
+    except LeaseLostError:
+        log.warning("reset %s was taken over by another worker; stopping", record.id)
+        return
+    # RetryLaterError propagates: Graph is unavailable, the queue delivers the message again.
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE_NAME}-poison", connection=QUEUE_CONNECTION)
+async def reset_poisoned(msg: func.QueueMessage) -> None:
+    """The runtime gave up on a reset message: mark the reset failed and say so loudly."""
+    try:
+        reset_id = str(json.loads(msg.get_body())["reset_id"])
+    except (ValueError, KeyError, TypeError):
+        log.error("unreadable message %s reached the poison queue; it is dropped", msg.id)
+        return
+    ledger = await get_ledger()
+    record = await ledger.get(reset_id)
+    reason = "gave up after repeated failures"
+    if record is not None and record.last_error:
+        reason += f"; last error: {record.last_error}"
+    record = await ledger.fail_abandoned(reset_id, reason)
+    if record is None or record.status != "failed":
+        # Finished meanwhile, or a worker still holds a live lease and will finish it.
+        log.warning(
+            "poisoned message for reset %s, which is %s", reset_id, record and record.status
+        )
+        return
+    log.error(
+        "reset %s abandoned: %s",
+        reset_id,
+        reason,
+        extra={
+            "reset_id": reset_id,
+            "ticket_id": record.ticket_id,
+            "status": str(record.status),
+            "event": "reset_poisoned",
+        },
+    )
