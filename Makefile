@@ -17,7 +17,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## demo: reset a seeded user's MFA on the emulated tenant through the HTTP function
-demo: $(INSTALLED)
+demo: $(INSTALLED) node_modules/.installed
 	$(PY) scripts/demo.py
 
 ## test: linters, type checks and the whole test suite (what CI runs)

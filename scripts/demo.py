@@ -1,9 +1,11 @@
-"""Reset a seeded user's MFA on the emulated tenant, through the real HTTP function.
+"""Reset a seeded user's MFA on the emulated tenant, through the real HTTP functions.
 
-Starts the Graph + managed identity emulator, points the app at it with the same app settings a
-deployment uses (GRAPH_BASE_URL, IDENTITY_ENDPOINT, IDENTITY_HEADER), then sends two requests to
-``POST /api/resets`` the way the Functions host would: a dry run that prints the plan, and the reset
-itself, whose verified outcome is printed with the Graph calls it took.
+Starts the Graph + managed identity emulator and Azurite (the ledger's Table Storage), points the
+app at them with the same app settings a deployment uses (GRAPH_BASE_URL, IDENTITY_ENDPOINT,
+IDENTITY_HEADER, RESET_STORAGE), then calls the functions the way the Functions host would: a dry
+run of ``POST /api/resets`` that prints the plan, the reset itself ("mode": "sync", with a new
+phone and a Temporary Access Pass), whose verified outcome is printed with the Graph calls it took,
+and ``GET /api/resets/{id}``, the ledger's record of it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import azure.functions as func
 
 from emulator import GraphEmulator, demo_tenant
+from emulator.azurite import Azurite
 
 USER = "adele.vance@contoso.example"
 REQUEST: dict[str, Any] = {
@@ -27,6 +30,7 @@ REQUEST: dict[str, Any] = {
     "ticket_id": "INC0012345",
     "requested_by": "helpdesk.agent@contoso.example",
     "reason": "Lost phone; identity verified by manager call-back",
+    "mode": "sync",
     "new_phone": {"number": "+14255550199", "type": "mobile"},
     "temporary_access_pass": {"lifetime_minutes": 60, "usable_once": True},
 }
@@ -56,22 +60,37 @@ def _steps(outcome: dict[str, Any]) -> str:
     return _table(rows, ["#", "action", "method", "id", "result", "detail"])
 
 
+class _QueueOutput(func.Out[str]):
+    """The queue output binding; a synchronous reset leaves it unset."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def set(self, val: str) -> None:
+        self.value = val
+
+    def get(self) -> str:
+        return self.value or ""
+
+
 async def _call(submit: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     request = func.HttpRequest(
         method="POST",
-        url="/api/resets",
+        url="http://localhost:7071/api/resets",
         headers={"Content-Type": "application/json"},
         body=json.dumps(body).encode(),
     )
-    response: func.HttpResponse = await submit(request)
+    response: func.HttpResponse = await submit(request, _QueueOutput())
     return response.status_code, json.loads(response.get_body())
 
 
 async def main() -> int:
-    with GraphEmulator(demo_tenant()) as emu:
+    with GraphEmulator(demo_tenant()) as emu, Azurite() as storage:
         os.environ.update(emu.env())
+        os.environ.update(RESET_STORAGE=storage.connection_string, RESET_QUEUE_NAME="mfa-resets")
         import function_app
         from shared.graph.client import close_gateway
+        from shared.ledger import close_ledger
 
         functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
         submit = functions["submit_reset"].get_user_function()
@@ -114,6 +133,23 @@ async def main() -> int:
         print(_table(calls, ["method", "path", "status"]))
         tokens += len(emu.token_requests)
         print(f"\nManaged identity token requests for both calls: {tokens} (cached, reused)")
+
+        get_reset = functions["get_reset"].get_user_function()
+        read: func.HttpResponse = await get_reset(
+            func.HttpRequest(
+                method="GET",
+                url=f"http://localhost:7071/api/resets/{body['id']}",
+                route_params={"reset_id": body["id"]},
+                body=b"",
+            )
+        )
+        record = json.loads(read.get_body())
+        print(
+            f"\nGET /api/resets/{body['id']} -> {read.status_code}: status={record['status']}, "
+            f"attempts={record['attempts']}, temporary_access_pass.value="
+            f"{(record.get('temporary_access_pass') or {}).get('value')!r} (never stored)"
+        )
+        await close_ledger()
         await close_gateway()
         return 0 if body["status"] == "succeeded" else 1
 

@@ -18,7 +18,7 @@ from shared.ledger import close_ledger
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from tests.support.azurite import Azurite
+    from emulator.azurite import Azurite
     from tests.support.fixtures import StorageNames
     from tests.support.functions_host import QueueHost
 

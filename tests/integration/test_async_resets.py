@@ -20,9 +20,9 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from emulator import Fault, GraphEmulator, Tenant
+from emulator.azurite import Azurite
 from shared.ledger import PARTITION, LeaseHeldError
 from tests.support.app import handler, indexed
-from tests.support.azurite import Azurite
 from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost

@@ -5,7 +5,7 @@ retries and poison queue, and the output-binding and timer objects the worker pa
 Suites register the fixtures with ``pytest_plugins = ["tests.support.fixtures"]``.
 """
 
-from tests.support.azurite import Azurite, AzuriteError
+from emulator.azurite import Azurite, AzuriteError
 from tests.support.bindings import Out, OutNotSetError, TimerStub
 from tests.support.functions_host import QueueHost, QueueRunReport, QueueSettings
 

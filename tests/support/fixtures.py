@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.azurite import Azurite
+from emulator.azurite import Azurite
 from tests.support.functions_host import QueueHost
 
 # A queue name may be 63 characters; leave room for the "-poison" suffix.

@@ -7,4 +7,3 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST_JSON = REPO_ROOT / "host.json"
-AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"

@@ -14,7 +14,7 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
-from tests.support.azurite import Azurite, AzuriteError
+from emulator.azurite import Azurite, AzuriteError
 from tests.support.fixtures import StorageNames
 
 

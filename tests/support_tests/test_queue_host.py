@@ -14,7 +14,7 @@ import pytest
 from azure.functions.queue import QueueMessage as WorkerQueueMessage
 from azure.storage.queue.aio import QueueClient
 
-from tests.support.azurite import Azurite
+from emulator.azurite import Azurite
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
 from tests.support_tests.helpers import write_host_json

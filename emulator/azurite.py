@@ -18,7 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from tests.support.paths import AZURITE_BIN
+# npm installs Azurite into the repository's node_modules (package.json pins it).
+AZURITE_BIN = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "azurite"
+
 
 LOOPBACK = "127.0.0.1"
 # The emulator's fixed development account; the key is public and documented by Microsoft.
@@ -130,7 +132,7 @@ class Azurite:
             str(self.table_port),
         ]
         try:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # noqa: S603 - our own pinned binary, fixed args
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
