@@ -33,7 +33,7 @@ typecheck: $(INSTALLED)
 
 ## emulator: run the Graph + managed identity emulator for `func start` (prints the app settings)
 emulator: $(INSTALLED)
-	$(PY) -m emulator
+	$(PY) -m emulator --port 8765
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
