@@ -7,10 +7,12 @@ ServiceNow outbound REST call well inside its timeout while Graph is slow or thr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,28 +136,31 @@ def _outcome_response(outcome: Outcome) -> func.HttpResponse:
     return _json_response(outcome.to_response())
 
 
-def _graph_problem(exc: GraphError) -> Problem:
-    return Problem(
-        502,
-        "graph-unavailable",
-        "Microsoft Graph could not be reached or refused the request",
-        "Nothing was changed.",
-        extensions={"graph_error": exc.info().model_dump(mode="json")},
-    )
-
-
-def _user_not_found(exc: UserNotFoundError) -> Problem:
-    return Problem(
-        404,
-        "user-not-found",
-        "No such user",
-        "Graph has no user with this userPrincipalName or object id.",
-        extensions={"graph_request_id": exc.request_id},
-    )
-
-
-def _conflict(exc: PlanConflictError) -> Problem:
-    return Problem(409, "reset-conflict", "The reset cannot be done as asked", str(exc))
+@contextlib.contextmanager
+def _reset_problems() -> Iterator[None]:
+    """Answer what stopped a reset before any change with the matching problem."""
+    try:
+        yield
+    except UserNotFoundError as exc:
+        raise Problem(
+            404,
+            "user-not-found",
+            "No such user",
+            "Graph has no user with this userPrincipalName or object id.",
+            extensions={"graph_request_id": exc.request_id},
+        ) from None
+    except PlanConflictError as exc:
+        raise Problem(
+            409, "reset-conflict", "The reset cannot be done as asked", str(exc)
+        ) from None
+    except GraphError as exc:
+        raise Problem(
+            502,
+            "graph-unavailable",
+            "Microsoft Graph could not be reached or refused the request",
+            "Nothing was changed.",
+            extensions={"graph_error": exc.info().model_dump(mode="json")},
+        ) from None
 
 
 def _log_submission(request: ResetRequest, reset_id: str, outcome: str) -> None:
@@ -177,14 +182,8 @@ def _log_submission(request: ResetRequest, reset_id: str, outcome: str) -> None:
 
 
 async def _dry_run(request: ResetRequest, reset_id: str) -> func.HttpResponse:
-    try:
+    with _reset_problems():
         outcome = await ResetEngine(await get_gateway()).run(request, reset_id)
-    except UserNotFoundError as exc:
-        raise _user_not_found(exc) from None
-    except PlanConflictError as exc:
-        raise _conflict(exc) from None
-    except GraphError as exc:
-        raise _graph_problem(exc) from None
     _log_submission(request, reset_id, "planned")
     return _outcome_response(outcome)
 
@@ -220,20 +219,15 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
         _log_submission(request, record.id, "accepted")
         return status_response(req, record)
     try:
-        outcome = await run_claimed(
-            ledger,
-            await get_gateway(),
-            record,
-            request,
-            lease_seconds=settings.lease_seconds,
-            retry_transient=False,
-        )
-    except UserNotFoundError as exc:
-        raise _user_not_found(exc) from None
-    except PlanConflictError as exc:
-        raise _conflict(exc) from None
-    except GraphError as exc:
-        raise _graph_problem(exc) from None
+        with _reset_problems():
+            outcome = await run_claimed(
+                ledger,
+                await get_gateway(),
+                record,
+                request,
+                lease_seconds=settings.lease_seconds,
+                retry_transient=False,
+            )
     except LeaseLostError:
         fresh = await ledger.get(record.id)
         return status_response(req, fresh or record)
