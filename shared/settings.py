@@ -9,6 +9,7 @@ start-up instead of half-way through a reset.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 # The connection the queue bindings and the ledger share: a connection string (Azurite, or an
 # account key) in RESET_STORAGE, or identity-based settings RESET_STORAGE__queueServiceUri,
@@ -36,6 +39,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     f"{STORAGE_CONNECTION}__clientId": "storage_client_id",
     "LEASE_SECONDS": "lease_seconds",
     "STATUS_RETRY_AFTER_SECONDS": "status_retry_after_seconds",
+    "DENIED_USERS": "denied_users",
+    "PROTECTED_GROUP_IDS": "protected_group_ids",
+    "ALLOWED_ROLE_TEMPLATE_IDS": "allowed_role_template_ids",
 }
 
 
@@ -110,6 +116,38 @@ class Settings(BaseModel):
     status_retry_after_seconds: int = Field(
         default=5, ge=1, le=300, description="Retry-After sent to callers polling a reset."
     )
+
+    denied_users: tuple[str, ...] = Field(
+        default=(),
+        description="Comma-separated UPNs or object ids never reset (break-glass accounts).",
+    )
+    protected_group_ids: tuple[str, ...] = Field(
+        default=(),
+        description="Comma-separated group object ids whose members (transitively) are never "
+        "reset.",
+    )
+    allowed_role_template_ids: tuple[str, ...] = Field(
+        default=(),
+        description="Comma-separated role template ids whose holders may still be reset; every "
+        "other directory role protects its holder.",
+    )
+
+    @field_validator(
+        "denied_users", "protected_group_ids", "allowed_role_template_ids", mode="before"
+    )
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("protected_group_ids", "allowed_role_template_ids")
+    @classmethod
+    def _check_guids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not _GUID.match(v)]
+        if bad:
+            raise ValueError(f"not object ids (GUIDs): {', '.join(bad)}")
+        return value
 
     @field_validator("graph_base_url")
     @classmethod

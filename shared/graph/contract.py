@@ -77,6 +77,12 @@ class DirectoryUser:
 
 
 @dataclass(frozen=True)
+class DirectoryRoleRef:
+    template_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class CreatedPhone:
     id: str
 
@@ -103,6 +109,12 @@ class Gateway(Protocol):
     async def delete_method(self, user_id: str, method: RegisteredMethod) -> None: ...
 
     async def revoke_sessions(self, user_id: str) -> None: ...
+
+    async def directory_roles(self, user_id: str) -> list[DirectoryRoleRef]: ...
+
+    async def eligible_role_ids(self, user_id: str) -> set[str]: ...
+
+    async def group_ids(self, user_id: str) -> set[str]: ...
 
     async def add_phone(self, user_id: str, number: str, phone_type: PhoneType) -> CreatedPhone: ...
 

@@ -22,12 +22,16 @@ from msgraph.generated.models.phone_authentication_method import PhoneAuthentica
 from msgraph.generated.models.temporary_access_pass_authentication_method import (
     TemporaryAccessPassAuthenticationMethod,
 )
+from msgraph.generated.role_management.directory.role_eligibility_schedule_instances.role_eligibility_schedule_instances_request_builder import (  # noqa: E501
+    RoleEligibilityScheduleInstancesRequestBuilder,
+)
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.graph_service_client import GraphServiceClient
 
 from shared.graph.contract import (
     CreatedPhone,
     CreatedTemporaryAccessPass,
+    DirectoryRoleRef,
     DirectoryUser,
     GraphError,
     UserNotFoundError,
@@ -200,6 +204,43 @@ class GraphGateway:
                 break
             page = await self._call(request.with_url(next_link).get, idempotent=True)
         return methods
+
+    async def _all_pages(self, builder: Any, config: Any = None) -> list[Any]:
+        """Every item of a collection, following ``@odata.nextLink`` to the end."""
+        page = await self._call(lambda: builder.get(request_configuration=config), idempotent=True)
+        items: list[Any] = []
+        while page is not None:
+            items.extend(page.value or [])
+            if not page.odata_next_link:
+                break
+            page = await self._call(builder.with_url(page.odata_next_link).get, idempotent=True)
+        return items
+
+    async def directory_roles(self, user_id: str) -> list[DirectoryRoleRef]:
+        """Active directory roles, held directly or through role-assignable groups."""
+        builder = self._client.users.by_user_id(user_id).transitive_member_of.graph_directory_role
+        return [
+            DirectoryRoleRef(
+                template_id=(role.role_template_id or "").lower(),
+                name=role.display_name or role.role_template_id or "",
+            )
+            for role in await self._all_pages(builder)
+        ]
+
+    async def eligible_role_ids(self, user_id: str) -> set[str]:
+        """Role definition ids the user may activate through PIM (built-in: the template id)."""
+        builder = self._client.role_management.directory.role_eligibility_schedule_instances
+        query = RoleEligibilityScheduleInstancesRequestBuilder
+        params = query.RoleEligibilityScheduleInstancesRequestBuilderGetQueryParameters(
+            filter=f"principalId eq '{user_id}'"  # user_id comes from Graph: a GUID
+        )
+        items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
+        return {str(i.role_definition_id).lower() for i in items if i.role_definition_id}
+
+    async def group_ids(self, user_id: str) -> set[str]:
+        """Ids of every group the user is a member of, directly or through nested groups."""
+        builder = self._client.users.by_user_id(user_id).transitive_member_of.graph_group
+        return {str(g.id).lower() for g in await self._all_pages(builder) if g.id}
 
     async def delete_method(self, user_id: str, method: RegisteredMethod) -> None:
         if method.type is None:

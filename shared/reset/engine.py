@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from shared.clock import Clock, utc_now
 from shared.graph.contract import Gateway, GraphError
+from shared.guards import DEFAULT_POLICY, TargetPolicy, check_target
 from shared.models import (
     IssuedTemporaryAccessPass,
     Outcome,
@@ -45,9 +46,16 @@ async def _no_progress(outcome: Outcome) -> None:
 
 
 class ResetEngine:
-    def __init__(self, gateway: Gateway, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        clock: Clock = utc_now,
+        *,
+        policy: TargetPolicy = DEFAULT_POLICY,
+    ) -> None:
         self._graph = gateway
         self._clock = clock
+        self._policy = policy
 
     async def run(
         self,
@@ -64,12 +72,14 @@ class ResetEngine:
         method to delete. ``on_progress`` is awaited after every step so the caller can record
         it; an exception from it stops the run (another worker has taken the reset over).
 
-        Raises ``UserNotFoundError`` or ``GraphError`` when the user cannot be resolved (nothing
-        has been done then); ``PlanConflictError`` when the request cannot work on this user
+        Raises ``UserNotFoundError`` or ``GraphError`` when the user cannot be resolved, and
+        ``TargetProtectedError`` for a protected account (nothing has been done then);
+        ``PlanConflictError`` when the request cannot work on this user
         (nothing has been done either). Every later failure is reported inside the outcome.
         """
         started = prior.started_at if prior else self._clock()
         user = await self._graph.get_user(request.user)
+        await check_target(self._graph, user, self._policy)
         outcome = Outcome(
             id=reset_id,
             status=OutcomeStatus.failed,

@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from shared.graph.contract import Gateway, GraphError, UserNotFoundError
+from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import Ledger, LedgerRecord, ResetStatus
 from shared.models import Outcome, OutcomeStatus, ResetRequest
 from shared.reset.engine import ResetEngine
@@ -36,13 +37,15 @@ async def run_claimed(
     *,
     lease_seconds: int,
     retry_transient: bool,
+    policy: TargetPolicy,
 ) -> Outcome | None:
     """Run a reset this invocation has claimed and record how it ended.
 
     ``retry_transient``: when Graph stays unavailable, release the reset and raise
     ``RetryLaterError`` (the queue delivers the message again) instead of finishing it failed.
-    ``UserNotFoundError``, ``PlanConflictError`` and a ``GraphError`` while resolving the user are
-    recorded as failures and raised again for the caller to answer. ``LeaseLostError`` from a
+    ``TargetProtectedError`` is recorded as ``refused``; ``UserNotFoundError``,
+    ``PlanConflictError`` and a ``GraphError`` while resolving the user are recorded as
+    failures. All are raised again for the caller to answer. ``LeaseLostError`` from a
     checkpoint means another worker owns the reset now; it propagates and nothing more is written.
     """
 
@@ -50,9 +53,18 @@ async def run_claimed(
         await ledger.checkpoint(record, outcome, lease_seconds)
 
     try:
-        outcome = await ResetEngine(gateway).run(
+        outcome = await ResetEngine(gateway, policy=policy).run(
             request, record.id, prior=record.outcome, on_progress=checkpoint
         )
+    except TargetProtectedError as exc:
+        await ledger.finish(record, ResetStatus.refused, None, f"refused: {exc}")
+        log.warning(
+            "reset %s refused: %s",
+            record.id,
+            exc.reason,
+            extra={"reset_id": record.id, "ticket_id": record.ticket_id, "reason": exc.reason},
+        )
+        raise
     except UserNotFoundError:
         await ledger.finish(record, ResetStatus.failed, None, "no such user in the directory")
         raise

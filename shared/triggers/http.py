@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
+from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import (
     IdempotencyConflictError,
     LeaseLostError,
@@ -141,6 +142,14 @@ def _reset_problems() -> Iterator[None]:
     """Answer what stopped a reset before any change with the matching problem."""
     try:
         yield
+    except TargetProtectedError as exc:
+        raise Problem(
+            403,
+            "target-protected",
+            "This account is protected from automated MFA resets",
+            f"{exc.detail}. Use the privileged-account procedure instead.",
+            extensions={"reason": exc.reason},
+        ) from None
     except UserNotFoundError as exc:
         raise Problem(
             404,
@@ -183,7 +192,8 @@ def _log_submission(request: ResetRequest, reset_id: str, outcome: str) -> None:
 
 async def _dry_run(request: ResetRequest, reset_id: str) -> func.HttpResponse:
     with _reset_problems():
-        outcome = await ResetEngine(await get_gateway()).run(request, reset_id)
+        policy = TargetPolicy.from_settings(get_settings())
+        outcome = await ResetEngine(await get_gateway(), policy=policy).run(request, reset_id)
     _log_submission(request, reset_id, "planned")
     return _outcome_response(outcome)
 
@@ -227,6 +237,7 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
                 request,
                 lease_seconds=settings.lease_seconds,
                 retry_transient=False,
+                policy=TargetPolicy.from_settings(settings),
             )
     except LeaseLostError:
         fresh = await ledger.get(record.id)

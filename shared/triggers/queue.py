@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
+from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import LeaseLostError, get_ledger
 from shared.models import ResetMessage
 from shared.reset.plan import PlanConflictError
@@ -55,8 +56,9 @@ async def process_reset(msg: func.QueueMessage) -> None:
             message.request,
             lease_seconds=settings.lease_seconds,
             retry_transient=True,
+            policy=TargetPolicy.from_settings(settings),
         )
-    except (UserNotFoundError, PlanConflictError, GraphError):
+    except (TargetProtectedError, UserNotFoundError, PlanConflictError, GraphError):
         return  # recorded as failed in the ledger; another delivery would not change that
     except LeaseLostError:
         log.warning("reset %s was taken over by another worker; stopping", record.id)
