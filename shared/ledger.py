@@ -269,35 +269,36 @@ class Ledger:
                 "Attempts": record.attempts + 1,
                 "StartedAt": record.started_at or now,
             }
-            try:
-                meta = await self._table.update_entity(
-                    update,
-                    mode=UpdateMode.MERGE,
-                    etag=record.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
+            etag = await self._merge_if_unchanged(update, record.etag)
+            if etag is None:
                 continue  # someone else wrote first: look again
             record.status = ResetStatus.running
             record.lease_owner = owner
             record.lease_expires_at = update["LeaseExpiresAt"]
             record.attempts += 1
             record.started_at = update["StartedAt"]
-            record.etag = meta.get("etag")
+            record.etag = etag
             return record
 
-    async def _owned_write(self, record: LedgerRecord, properties: dict[str, Any]) -> None:
-        entity = {"PartitionKey": PARTITION, "RowKey": record.id, **properties}
+    async def _merge_if_unchanged(self, entity: dict[str, Any], etag: str | None) -> str | None:
+        """Merge ``entity`` only if the row still has ``etag``; the new etag, or None if not."""
         try:
             meta = await self._table.update_entity(
                 entity,
                 mode=UpdateMode.MERGE,
-                etag=record.etag,
+                etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except ResourceModifiedError:
-            raise LeaseLostError(f"reset {record.id} was taken over by another worker") from None
-        record.etag = meta.get("etag")
+            return None
+        return str(meta.get("etag"))
+
+    async def _owned_write(self, record: LedgerRecord, properties: dict[str, Any]) -> None:
+        entity = {"PartitionKey": PARTITION, "RowKey": record.id, **properties}
+        etag = await self._merge_if_unchanged(entity, record.etag)
+        if etag is None:
+            raise LeaseLostError(f"reset {record.id} was taken over by another worker")
+        record.etag = etag
 
     async def checkpoint(self, record: LedgerRecord, outcome: Outcome, lease_seconds: int) -> None:
         """Record progress after a step and extend the lease."""
@@ -355,13 +356,6 @@ class Ledger:
             except LeaseLostError:
                 continue
             return record
-
-    async def find_by_status(self, status: ResetStatus) -> list[LedgerRecord]:
-        entities = self._table.query_entities(
-            "PartitionKey eq @pk and Status eq @status",
-            parameters={"pk": PARTITION, "status": str(status)},
-        )
-        return [LedgerRecord.from_entity(e) async for e in entities]
 
 
 _AZURITE = (

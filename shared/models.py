@@ -146,6 +146,14 @@ def mask_phone_number(value: str | None) -> str | None:
     return f"+{match.group(1)} {'*' * (len(national) - 2)}{national[-2:]}"
 
 
+_DIGIT_RUN = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def redact_phone_numbers(text: str) -> str:
+    """Graph's error messages may quote the number they refused; such text reaches the ledger."""
+    return _DIGIT_RUN.sub("[phone number]", text)
+
+
 UserKey = Annotated[
     str,
     Field(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -42,6 +43,7 @@ from shared.models import (
     PhoneType,
     RegisteredMethod,
     mask_phone_number,
+    redact_phone_numbers,
 )
 
 if TYPE_CHECKING:
@@ -261,7 +263,10 @@ class GraphGateway:
             phone_number=number, phone_type=AuthenticationPhoneType(phone_type.value)
         )
         builder = self._client.users.by_user_id(user_id).authentication.phone_methods
-        created = await self._call(lambda: builder.post(body), idempotent=False)
+        try:
+            created = await self._call(lambda: builder.post(body), idempotent=False)
+        except GraphError as exc:
+            raise replace(exc, message=redact_phone_numbers(exc.message)) from None
         if created is None or not created.id:
             raise GraphError(200, "emptyResponse", "Graph returned no phone method")
         return CreatedPhone(id=created.id)

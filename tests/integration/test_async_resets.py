@@ -21,7 +21,7 @@ from azure.data.tables.aio import TableClient
 
 from emulator import Fault, GraphEmulator, Tenant
 from emulator.azurite import Azurite
-from shared.ledger import PARTITION, LeaseHeldError
+from shared.ledger import PARTITION, LeaseHeldError, get_ledger
 from tests.support.app import handler, indexed
 from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
@@ -319,3 +319,16 @@ async def test_ledger_rows_hold_no_secrets(
     assert tap not in dump
     assert "4255550199" not in dump
     assert "+1 ********99" in dump  # masked, still recognisable
+
+
+async def test_poison_leaves_a_reset_with_a_live_lease_to_its_worker(
+    app_env: StorageNames, graph_emulator: GraphEmulator
+):
+    response, queue = await submit(BODY)
+    reset_id = body_of(response)["id"]
+    ledger = await get_ledger()
+    await ledger.claim(reset_id, "worker-still-running", lease_seconds=600)
+
+    await functions()["reset_poisoned"](func.QueueMessage(body=queue.get().encode(), id="p1"))
+
+    assert body_of(await status(reset_id))["status"] == "running"

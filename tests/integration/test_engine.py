@@ -402,3 +402,25 @@ async def test_user_assigned_identity_sends_its_client_id(
     finally:
         await provider.close()
     assert graph_emulator.token_requests[0]["client_id"] == "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+async def test_a_resumed_reset_keeps_what_it_added_and_repeats_nothing(
+    tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
+):
+    engine = ResetEngine(gateway)
+    wanted = request(ALEX, new_phone={"number": "+14255550199"})
+    first = await engine.run(wanted, "r1")
+    assert first.status is OutcomeStatus.succeeded, first.detail
+    graph_emulator.clear_log()
+
+    # The same reset delivered again with what the first attempt recorded: the new mobile
+    # has the id of the old one, yet must not be taken for an old method and deleted.
+    again = await engine.run(wanted, "r1", prior=first)
+
+    assert again.status is OutcomeStatus.succeeded, again.detail
+    assert graph_emulator.writes() == []
+    assert [s.result for s in again.steps] == [s.result for s in first.steps]
+    alex = tenant.user(ALEX)
+    assert alex is not None
+    phones = [m for m in tenant.methods(alex.id) if "phone" in m["@odata.type"]]
+    assert [p["phoneNumber"] for p in phones] == ["+1 4255550199"]

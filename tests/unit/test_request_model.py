@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.models import MethodType, PhoneType, ResetRequest
+from shared.models import MethodType, PhoneType, ResetRequest, redact_phone_numbers
 from shared.problems import validation_problem
 
 VALID: dict[str, Any] = {
@@ -226,3 +226,23 @@ def test_record_form_masks_the_new_phone_number():
     record = request.to_record()
     assert record["new_phone"]["number"] == "+1 ********23"
     assert "2065550123" not in json.dumps(record)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Invalid phone number +1 2065550123.",
+        "Phone number '+12065550123' already exists",
+        "number 206-555-0123 is not allowed",
+    ],
+)
+def test_graph_messages_lose_phone_numbers(message: str):
+    redacted = redact_phone_numbers(message)
+    assert "0123" not in redacted
+    assert "[phone number]" in redacted
+
+
+def test_redaction_keeps_ordinary_text():
+    assert redact_phone_numbers("Request_BadRequest in 2 fields") == (
+        "Request_BadRequest in 2 fields"
+    )
