@@ -103,7 +103,7 @@ class ResetEngine:
             outcome.retryable = exc.transient
             outcome.finished_at = self._clock()
             return outcome
-        plan = build_plan(request, before)
+        plan = build_plan(request, before, guest=user.is_guest)
         outcome.steps = _merge(carried, plan.steps())
         if request.dry_run:
             outcome.status = OutcomeStatus.planned
@@ -316,10 +316,13 @@ class _Run:
             ):
                 step.result = StepResult.done
                 step.detail = "Graph answered with an error, but the method is gone (verified)"
+        # A step skipped by the plan (revoking a guest) was never due; one skipped at run time
+        # follows a failure, which already makes the reset fail.
         unfinished = [
             s
             for s in outcome.steps
-            if s.action is not StepAction.delete_method and s.result is not StepResult.done
+            if s.action is not StepAction.delete_method
+            and s.result not in (StepResult.done, StepResult.skipped)
         ]
         if not leftovers and not unfinished:
             outcome.status = OutcomeStatus.succeeded

@@ -56,6 +56,7 @@ class Plan:
     revoke_sessions: bool
     new_phone: NewPhone | None
     temporary_access_pass: TemporaryAccessPassRequest | None
+    guest: bool = False
 
     def steps(self) -> list[Step]:
         steps = [
@@ -76,7 +77,16 @@ class Plan:
             )
             for m in self.unsupported
         ]
-        if self.revoke_sessions:
+        if self.revoke_sessions and self.guest:
+            steps.append(
+                Step(
+                    action=StepAction.revoke_sessions,
+                    result=StepResult.skipped,
+                    detail="guests sign in through their home tenant; revoking their sessions "
+                    "here has no effect (Graph documents this)",
+                )
+            )
+        elif self.revoke_sessions:
             steps.append(Step(action=StepAction.revoke_sessions))
         if self.new_phone is not None:
             steps.append(
@@ -102,7 +112,9 @@ def _deletion_key(method: RegisteredMethod) -> tuple[int, int]:
     return DELETE_ORDER.index(method.type), phone_rank
 
 
-def build_plan(request: ResetRequest, methods: list[RegisteredMethod]) -> Plan:
+def build_plan(
+    request: ResetRequest, methods: list[RegisteredMethod], *, guest: bool = False
+) -> Plan:
     selected = request.selected_types()
     deletions = sorted(
         (m for m in methods if m.type is not None and m.type in selected), key=_deletion_key
@@ -112,6 +124,11 @@ def build_plan(request: ResetRequest, methods: list[RegisteredMethod]) -> Plan:
     unsupported = [m for m in methods if m.type is None] if request.remove_methods == "all" else []
     if request.new_phone is not None:
         _check_new_phone(request.new_phone, kept)
+    if guest and request.temporary_access_pass is not None:
+        raise PlanConflictError(
+            "a Temporary Access Pass cannot be issued to a guest: guests sign in with the "
+            "methods of their home tenant"
+        )
     return Plan(
         deletions=tuple(deletions),
         unsupported=tuple(unsupported),
@@ -119,6 +136,7 @@ def build_plan(request: ResetRequest, methods: list[RegisteredMethod]) -> Plan:
         revoke_sessions=request.revoke_sessions,
         new_phone=request.new_phone,
         temporary_access_pass=request.temporary_access_pass,
+        guest=guest,
     )
 
 

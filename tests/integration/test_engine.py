@@ -20,6 +20,7 @@ from shared.models import (
     StepResult,
 )
 from shared.reset.engine import ResetEngine
+from shared.reset.plan import PlanConflictError
 from shared.settings import Settings
 
 ADELE = "adele.vance@contoso.example"
@@ -233,16 +234,29 @@ async def test_a_dropped_connection_on_a_new_credential_is_not_replayed(
     assert step.error.status is None
 
 
-async def test_guest_user_is_addressed_by_its_ext_upn(
+async def test_guest_user_is_addressed_by_its_ext_upn_and_not_revoked(
     tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
 ):
-    outcome = await ResetEngine(gateway).run(request(GUEST, revoke_sessions=False), "r1")
+    outcome = await ResetEngine(gateway).run(request(GUEST), "r1")
 
     assert outcome.status is OutcomeStatus.succeeded, outcome.detail
     lookup = graph_emulator.requests[0]
     assert "%23EXT%23" in lookup.raw_path
     assert lookup.status == 200
     assert outcome.user.user_principal_name == GUEST
+    revoke = next(s for s in outcome.steps if s.action is StepAction.revoke_sessions)
+    assert revoke.result is StepResult.skipped
+    assert "home tenant" in (revoke.detail or "")
+    assert not [r for r in graph_emulator.requests if "revokeSignInSessions" in r.path]
+    assert outcome.sessions_revoked_at is None
+
+
+async def test_guest_gets_no_temporary_access_pass(
+    tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
+):
+    with pytest.raises(PlanConflictError, match="guest"):
+        await ResetEngine(gateway).run(request(GUEST, temporary_access_pass={}), "r1")
+    assert graph_emulator.writes() == []
 
 
 async def test_dollar_upn_uses_the_key_syntax(
