@@ -42,6 +42,11 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "DENIED_USERS": "denied_users",
     "PROTECTED_GROUP_IDS": "protected_group_ids",
     "ALLOWED_ROLE_TEMPLATE_IDS": "allowed_role_template_ids",
+    "WEBSITE_AUTH_ENABLED": "easy_auth_enabled",
+    "CALLER_EXECUTE_ROLE": "caller_execute_role",
+    "CALLER_PREVIEW_ROLE": "caller_preview_role",
+    "RESETS_PER_HOUR": "resets_per_hour",
+    "RESETS_PER_USER_PER_DAY": "resets_per_user_per_day",
 }
 
 
@@ -130,6 +135,36 @@ class Settings(BaseModel):
         default=(),
         description="Comma-separated role template ids whose holders may still be reset; every "
         "other directory role protects its holder.",
+    )
+
+    easy_auth_enabled: bool = Field(
+        default=False,
+        description="Set by App Service when App Service Authentication is on; then callers "
+        "must bring an app role, read from the X-MS-CLIENT-PRINCIPAL header the platform sets.",
+    )
+    caller_execute_role: str = Field(
+        default="MfaReset.Execute",
+        min_length=1,
+        max_length=120,
+        description="App role a signed-in caller needs to run a reset.",
+    )
+    caller_preview_role: str = Field(
+        default="MfaReset.Preview",
+        min_length=1,
+        max_length=120,
+        description="App role that allows dry runs and status reads only.",
+    )
+    resets_per_hour: int = Field(
+        default=30,
+        ge=1,
+        le=10000,
+        description="Tenant-wide cap on resets accepted in any rolling hour, across instances.",
+    )
+    resets_per_user_per_day: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Resets of one user accepted in any rolling 24 hours.",
     )
 
     @field_validator(
