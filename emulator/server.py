@@ -344,6 +344,11 @@ class GraphEmulator:
             self._log = []
             self._token_log = []
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token handed out so far, for tests that check none leaks into logs."""
+        with self._lock:
+            return list(self._tokens)
+
     def issue_token(self, resource: str = GRAPH_RESOURCE, client_id: str | None = None) -> str:
         """Mint a token without an HTTP round trip, for tests that call Graph directly."""
         token = "emu." + secrets.token_urlsafe(32)

@@ -23,6 +23,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -46,6 +48,10 @@ log = logging.getLogger(__name__)
 
 PARTITION = "reset"
 _INDEX_PREFIX = "idempotency-"
+# Rows of reset requests carry Kind="reset"; other kinds of row can share the partition.
+KIND_RESET = "reset"
+HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
 
 
 class ResetStatus(StrEnum):
@@ -76,6 +82,25 @@ class LeaseLostError(Exception):
     """This worker's lease was taken over: it must stop writing to Graph and to the ledger."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Blast-radius limits, counted over the ledger so every instance sees the same count."""
+
+    per_hour: int
+    per_user_per_day: int
+
+
+class LimitReachedError(Exception):
+    """Accepting this reset would pass a limit; the row was recorded ``refused``."""
+
+    def __init__(self, limit: str, detail: str, retry_after: int, record: LedgerRecord) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.detail = detail
+        self.retry_after = retry_after
+        self.record = record
+
+
 @dataclass
 class LedgerRecord:
     id: str
@@ -94,6 +119,7 @@ class LedgerRecord:
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     last_error: str | None = None
+    caller: dict[str, Any] | None = None
     etag: str | None = None
 
     @classmethod
@@ -116,6 +142,15 @@ class LedgerRecord:
             lease_owner=entity.get("LeaseOwner"),
             lease_expires_at=entity.get("LeaseExpiresAt"),
             last_error=entity.get("LastError"),
+            caller=(
+                {
+                    "authenticated_by": entity["CallerAuth"],
+                    "app_id": entity.get("CallerAppId"),
+                    "name": entity.get("CallerName"),
+                }
+                if entity.get("CallerAuth")
+                else None
+            ),
             etag=entity.metadata.get("etag"),
         )
 
@@ -149,6 +184,15 @@ def _index_row_key(scope: str) -> str:
 
 def _outcome_json(outcome: Outcome) -> str:
     return json.dumps(outcome.to_record())
+
+
+def _resolved_user(outcome: Outcome) -> dict[str, str]:
+    """The user's object id and UPN once known, so the per-user cooldown recognises the user
+    however a later request names them."""
+    return {
+        "UserId": outcome.user.id.lower(),
+        "TargetUpn": outcome.user.user_principal_name.lower(),
+    }
 
 
 def _request_ids(outcome: Outcome) -> str:
@@ -185,11 +229,14 @@ class Ledger:
         idempotency_key: str | None = None,
         claim_for: str | None = None,
         lease_seconds: int = 600,
+        caller: Mapping[str, Any] | None = None,
+        limits: Limits | None = None,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
 
         With ``claim_for`` the row is created already ``running`` under that owner's lease (a
-        synchronous request runs in the invocation that accepted it).
+        synchronous request runs in the invocation that accepted it). With ``limits`` a new row
+        that would pass one is finished ``refused`` and ``LimitReachedError`` raised.
         """
         now = self._clock()
         fingerprint = request_fingerprint(request)
@@ -205,7 +252,15 @@ class Ledger:
             "Attempts": 0,
             "Request": json.dumps(request.to_record()),
             "Fingerprint": fingerprint,
+            "Kind": KIND_RESET,
+            "TargetKey": request.user.lower(),
         }
+        if caller is not None:
+            entity.update(
+                CallerAuth=caller.get("authenticated_by"),
+                CallerAppId=caller.get("app_id"),
+                CallerName=caller.get("name"),
+            )
         if claim_for is not None:
             entity.update(
                 Status=str(ResetStatus.running),
@@ -231,7 +286,65 @@ class Ledger:
             return existing, False
         record = await self.get(reset_id)
         assert record is not None
+        if limits is not None:
+            await self._enforce(record, limits, index_key)
         return record, True
+
+    async def _enforce(self, record: LedgerRecord, limits: Limits, index_key: str) -> None:
+        """Refuse ``record`` if it passes a limit, counting every reset not refused that was
+        accepted in the window up to and including it.
+
+        Counting only rows accepted before this one (ordered by time, then id) gives instances
+        that accept at the same moment one shared order: the earlier request goes through, the
+        later is refused, and neither depends on which instance counted first.
+        """
+        rows = [
+            row
+            async for row in self._table.query_entities(
+                "PartitionKey eq @pk and Kind eq @kind and AcceptedAt ge @since",
+                parameters={"pk": PARTITION, "kind": KIND_RESET, "since": record.accepted_at - DAY},
+                select=["RowKey", "AcceptedAt", "Status", "TargetKey", "UserId", "TargetUpn"],
+            )
+        ]
+        mine = (record.accepted_at, record.id)
+        counted = sorted(
+            (row["AcceptedAt"], row["RowKey"], row)
+            for row in rows
+            if row.get("Status") != ResetStatus.refused
+            and (row["AcceptedAt"], row["RowKey"]) <= mine
+        )
+        in_hour = [c for c in counted if c[0] > record.accepted_at - HOUR]
+        key = record.target.lower()
+        same_user = [
+            c
+            for c in counted
+            if key in {c[2].get("TargetKey"), c[2].get("UserId"), c[2].get("TargetUpn")}
+        ]
+        if len(in_hour) > limits.per_hour:
+            limit, window, cap, window_rows = "tenant-hourly-cap", HOUR, limits.per_hour, in_hour
+            detail = f"{limits.per_hour} resets per rolling hour reached for the tenant"
+        elif len(same_user) > limits.per_user_per_day:
+            limit, window, cap, window_rows = (
+                "user-cooldown",
+                DAY,
+                limits.per_user_per_day,
+                same_user,
+            )
+            detail = f"{limits.per_user_per_day} resets of this user per 24 hours reached"
+        else:
+            return
+        # The request fits once enough of the others have left the window.
+        frees_at = window_rows[len(window_rows) - cap - 1][0] + window
+        retry_after = max(1, math.ceil((frees_at - self._clock()).total_seconds()))
+        await self._owned_write(
+            record,
+            {"Status": str(ResetStatus.refused), "FinishedAt": self._clock(), "LastError": detail},
+        )
+        record.status, record.last_error = ResetStatus.refused, detail
+        # Let the same request through once the window has room, instead of replaying this.
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._table.delete_entity(PARTITION, index_key)
+        raise LimitReachedError(limit, detail, retry_after, record)
 
     async def _existing(self, index_key: str, fingerprint: str) -> LedgerRecord | None:
         try:
@@ -306,8 +419,8 @@ class Ledger:
         await self._owned_write(
             record,
             {
+                **_resolved_user(outcome),
                 "Outcome": _outcome_json(outcome),
-                "UserId": outcome.user.id,
                 "LeaseExpiresAt": expires,
             },
         )
@@ -317,8 +430,7 @@ class Ledger:
         """Give the reset back for a later attempt (Graph unavailable): lease ends now."""
         properties: dict[str, Any] = {"LeaseExpiresAt": self._clock(), "LastError": error[:2000]}
         if outcome is not None:
-            properties["Outcome"] = _outcome_json(outcome)
-            properties["UserId"] = outcome.user.id
+            properties.update(_resolved_user(outcome), Outcome=_outcome_json(outcome))
         await self._owned_write(record, properties)
         record.last_error = error
 
@@ -335,14 +447,16 @@ class Ledger:
         properties: dict[str, Any] = {"Status": str(status), "FinishedAt": now}
         if outcome is not None:
             properties.update(
+                _resolved_user(outcome),
                 Outcome=_outcome_json(outcome),
-                UserId=outcome.user.id,
                 GraphRequestIds=_request_ids(outcome),
             )
         if error is not None:
             properties["LastError"] = error[:2000]
         await self._owned_write(record, properties)
         record.status, record.finished_at, record.outcome = status, now, outcome
+        if error is not None:
+            record.last_error = error[:2000]
 
     async def fail_abandoned(self, reset_id: str, error: str) -> LedgerRecord | None:
         """Mark a reset failed when its message was given up (poison), unless it is finished or

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from shared.audit import AuditEvent, emit_record
 from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import Ledger, LedgerRecord, ResetStatus
@@ -58,37 +59,44 @@ async def run_claimed(
         )
     except TargetProtectedError as exc:
         await ledger.finish(record, ResetStatus.refused, None, f"refused: {exc}")
-        log.warning(
-            "reset %s refused: %s",
-            record.id,
-            exc.reason,
-            extra={"reset_id": record.id, "ticket_id": record.ticket_id, "reason": exc.reason},
-        )
+        emit_record(AuditEvent.refused, record)
         raise
     except UserNotFoundError:
         await ledger.finish(record, ResetStatus.failed, None, "no such user in the directory")
+        emit_record(AuditEvent.failed, record)
         raise
     except PlanConflictError as exc:
         await ledger.finish(record, ResetStatus.failed, None, str(exc))
+        emit_record(AuditEvent.failed, record)
         raise
     except GraphError as exc:
         if retry_transient and exc.transient:
-            await ledger.release(record, record.outcome, str(exc))
+            await _release(ledger, record, record.outcome, str(exc))
             raise RetryLaterError(str(exc)) from exc
         await ledger.finish(record, ResetStatus.failed, record.outcome, str(exc))
+        emit_record(AuditEvent.failed, record)
         raise
     if outcome.status is OutcomeStatus.failed and outcome.retryable and retry_transient:
-        await ledger.release(record, outcome, outcome.detail or "Graph unavailable")
+        await _release(ledger, record, outcome, outcome.detail or "Graph unavailable")
         raise RetryLaterError(outcome.detail or "Graph unavailable")
     status = (
         ResetStatus.succeeded if outcome.status is OutcomeStatus.succeeded else ResetStatus.failed
     )
     await ledger.finish(record, status, outcome, outcome.detail)
-    log.info(
-        "reset %s %s after %d attempt(s)",
-        record.id,
-        status,
-        record.attempts,
-        extra={"reset_id": record.id, "status": str(status), "attempts": record.attempts},
+    emit_record(
+        AuditEvent.executed if status is ResetStatus.succeeded else AuditEvent.failed, record
     )
     return outcome
+
+
+async def _release(
+    ledger: Ledger, record: LedgerRecord, outcome: Outcome | None, error: str
+) -> None:
+    """Not an audit event: the reset is not over, the queue brings it back."""
+    await ledger.release(record, outcome, error)
+    log.warning(
+        "reset %s paused after attempt %d, Graph unavailable; it will be retried",
+        record.id,
+        record.attempts,
+        extra={"reset_id": record.id, "attempts": record.attempts},
+    )

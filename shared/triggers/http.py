@@ -19,13 +19,24 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from pydantic import ValidationError
 
+from shared import audit
+from shared.audit import AuditEvent
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
-from shared.guards import TargetPolicy, TargetProtectedError
+from shared.guards import (
+    Caller,
+    CallerRejectedError,
+    TargetPolicy,
+    TargetProtectedError,
+    authorize_caller,
+    identify_caller,
+)
 from shared.ledger import (
     IdempotencyConflictError,
     LeaseLostError,
     LedgerRecord,
+    LimitReachedError,
+    Limits,
     get_ledger,
 )
 from shared.models import Outcome, OutcomeStatus, ResetMessage, ResetRequest
@@ -172,37 +183,98 @@ def _reset_problems() -> Iterator[None]:
         ) from None
 
 
-def _log_submission(request: ResetRequest, reset_id: str, outcome: str) -> None:
-    log.info(
-        "reset %s for ticket %s: %s",
-        reset_id,
-        request.ticket_id,
-        outcome,
-        extra={
-            "reset_id": reset_id,
-            "ticket_id": request.ticket_id,
-            "requested_by": request.requested_by,
-            "target": request.user,
-            "mode": request.mode,
-            "dry_run": request.dry_run,
-            "result": outcome,
-        },
+def _audit_request(
+    event: AuditEvent,
+    request: ResetRequest | None,
+    reset_id: str,
+    caller: Caller | None,
+    status: str,
+    *,
+    outcome: Outcome | None = None,
+    detail: str | None = None,
+) -> None:
+    """An audit event for a request that has no ledger row (refused callers, dry runs)."""
+    audit.emit(
+        event,
+        reset_id=reset_id,
+        ticket_id=request.ticket_id if request else None,
+        requested_by=request.requested_by if request else None,
+        caller=caller.to_audit() if caller else None,
+        target=request.user if request else None,
+        status=status,
+        outcome=outcome,
+        detail=detail,
     )
 
 
-async def _dry_run(request: ResetRequest, reset_id: str) -> func.HttpResponse:
-    with _reset_problems():
-        policy = TargetPolicy.from_settings(get_settings())
-        outcome = await ResetEngine(await get_gateway(), policy=policy).run(request, reset_id)
-    _log_submission(request, reset_id, "planned")
+def _authorized_request(req: func.HttpRequest, reset_id: str) -> tuple[ResetRequest, Caller]:
+    """The caller and its validated request; 401/403 for a caller without the right role.
+
+    The body is read before the role check because a dry run needs a lesser role; nothing is
+    done with it until the check has passed.
+    """
+    settings = get_settings()
+    caller: Caller | None = None
+    request: ResetRequest | None = None
+    try:
+        caller = identify_caller(req.headers, easy_auth_enabled=settings.easy_auth_enabled)
+        request = parse_reset_request(req)
+        authorize_caller(caller, settings, dry_run=request.dry_run)
+    except CallerRejectedError as exc:
+        _audit_request(AuditEvent.refused, request, reset_id, caller, "refused", detail=exc.detail)
+        raise _caller_problem(exc) from None
+    return request, caller
+
+
+def _caller_problem(exc: CallerRejectedError) -> Problem:
+    if exc.status == 401:
+        return Problem(401, "caller-unauthenticated", "No signed-in caller", exc.detail)
+    return Problem(403, "caller-forbidden", "The caller may not do this", exc.detail)
+
+
+async def _dry_run(request: ResetRequest, reset_id: str, caller: Caller) -> func.HttpResponse:
+    try:
+        with _reset_problems():
+            policy = TargetPolicy.from_settings(get_settings())
+            outcome = await ResetEngine(await get_gateway(), policy=policy).run(request, reset_id)
+    except Problem as problem:
+        refused = problem.status == 403
+        _audit_request(
+            AuditEvent.refused if refused else AuditEvent.previewed,
+            request,
+            reset_id,
+            caller,
+            "refused" if refused else "failed",
+            detail=problem.detail,
+        )
+        raise
+    _audit_request(
+        AuditEvent.previewed, request, reset_id, caller, str(outcome.status), outcome=outcome
+    )
     return _outcome_response(outcome)
 
 
+def _limit_problem(exc: LimitReachedError) -> Problem:
+    return Problem(
+        429,
+        "limit-reached",
+        "Too many MFA resets",
+        f"{exc.detail}. This is a safety limit against mass resets; if the resets are "
+        "legitimate, retry after the time given, or ask an administrator to raise the limit.",
+        extensions={
+            "limit": exc.limit,
+            "retry_after_seconds": exc.retry_after,
+            "reset_id": exc.record.id,
+        },
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) -> func.HttpResponse:
-    request = parse_reset_request(req)
+    request, caller = _authorized_request(req, reset_id)
     key = _idempotency_key(req)
     if request.dry_run:
-        return await _dry_run(request, reset_id)
+        return await _dry_run(request, reset_id, caller)
     settings = get_settings()
     ledger = await get_ledger()
     owner = new_owner() if request.mode == "sync" else None
@@ -213,12 +285,22 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
             idempotency_key=key,
             claim_for=owner,
             lease_seconds=settings.lease_seconds,
+            caller=caller.to_audit(),
+            limits=Limits(settings.resets_per_hour, settings.resets_per_user_per_day),
         )
     except IdempotencyConflictError as exc:
         raise Problem(422, "idempotency-key-reused", "Idempotency key reused", str(exc)) from None
+    except LimitReachedError as exc:
+        audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)
+        raise _limit_problem(exc) from None
     message = ResetMessage(reset_id=record.id, request=request).model_dump_json()
     if not created:
-        _log_submission(request, record.id, f"replayed ({record.status})")
+        audit.emit_record(
+            AuditEvent.accepted,
+            record,
+            caller=caller.to_audit(),
+            detail=f"replay of an earlier submission, which is {record.status}",
+        )
         if record.status == "accepted":
             # The first submission may have been recorded but never queued: queue it again.
             # Running it twice is harmless, the claim lets only one worker through.
@@ -226,7 +308,7 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
         return status_response(req, record, {"Idempotent-Replayed": "true"})
     if request.mode == "async":
         queue.set(message)
-        _log_submission(request, record.id, "accepted")
+        audit.emit_record(AuditEvent.accepted, record)
         return status_response(req, record)
     try:
         with _reset_problems():
@@ -243,7 +325,6 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
         fresh = await ledger.get(record.id)
         return status_response(req, fresh or record)
     assert outcome is not None
-    _log_submission(request, record.id, str(outcome.status))
     return _outcome_response(outcome)
 
 
@@ -270,6 +351,15 @@ async def submit_reset(req: func.HttpRequest, queue: func.Out[str]) -> func.Http
 async def get_reset(req: func.HttpRequest) -> func.HttpResponse:
     """The status of a reset: 202 while it is pending, 200 with the outcome once it has ended."""
     reset_id = (req.route_params.get("reset_id") or "").lower()
+    try:
+        settings = get_settings()
+        caller = identify_caller(req.headers, easy_auth_enabled=settings.easy_auth_enabled)
+        authorize_caller(caller, settings, dry_run=True)
+    except CallerRejectedError as exc:
+        return problem_response(_caller_problem(exc))
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return problem_response(Problem(500, "configuration-error", "The app is misconfigured"))
     try:
         record = await (await get_ledger()).get(reset_id) if _RESET_ID.match(reset_id) else None
     except SettingsError as exc:

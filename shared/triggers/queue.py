@@ -13,6 +13,8 @@ import logging
 import azure.functions as func
 from pydantic import ValidationError
 
+from shared import audit
+from shared.audit import AuditEvent
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
@@ -86,14 +88,4 @@ async def reset_poisoned(msg: func.QueueMessage) -> None:
             "poisoned message for reset %s, which is %s", reset_id, record and record.status
         )
         return
-    log.error(
-        "reset %s abandoned: %s",
-        reset_id,
-        reason,
-        extra={
-            "reset_id": reset_id,
-            "ticket_id": record.ticket_id,
-            "status": str(record.status),
-            "event": "reset_poisoned",
-        },
-    )
+    audit.emit_record(AuditEvent.failed, record, detail=f"abandoned: {reason}")

@@ -26,6 +26,7 @@ from tests.support.app import handler, indexed
 from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
+from tests.support.http import body_of, status, submit
 
 ALEX = "alex.wilber@contoso.example"
 ADELE = "adele.vance@contoso.example"
@@ -34,36 +35,6 @@ BODY = {"user": ALEX, "ticket_id": "INC0042", "requested_by": "desk@contoso.exam
 
 def functions() -> dict[str, Any]:
     return {name: handler(name) for name in indexed()}
-
-
-async def submit(
-    body: dict[str, Any], headers: dict[str, str] | None = None
-) -> tuple[func.HttpResponse, Out[str]]:
-    queue: Out[str] = Out()
-    request = func.HttpRequest(
-        method="POST",
-        url="https://mfa-reset.example/api/resets",
-        headers={"Content-Type": "application/json", **(headers or {})},
-        body=json.dumps(body).encode(),
-    )
-    response: func.HttpResponse = await functions()["submit_reset"](request, queue)
-    return response, queue
-
-
-async def status(reset_id: str) -> func.HttpResponse:
-    request = func.HttpRequest(
-        method="GET",
-        url=f"https://mfa-reset.example/api/resets/{reset_id}",
-        route_params={"reset_id": reset_id},
-        body=b"",
-    )
-    response: func.HttpResponse = await functions()["get_reset"](request)
-    return response
-
-
-def body_of(response: func.HttpResponse) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(response.get_body())
-    return parsed
 
 
 async def enqueue(host: QueueHost, names: StorageNames, queue: Out[str]) -> None:

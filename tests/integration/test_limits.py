@@ -1,0 +1,202 @@
+"""Blast-radius limits hold across instances because they are counted in the shared ledger.
+
+Two ``Ledger`` objects with their own table clients stand for two scaled-out app instances;
+they share one Azurite table, as instances share the storage account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.data.tables.aio import TableClient
+
+from emulator import GraphEmulator
+from emulator.azurite import Azurite
+from shared.ledger import Ledger, LimitReachedError, Limits, ResetStatus, get_ledger
+from shared.models import Outcome, OutcomeStatus, ResetRequest, UserRef
+from shared.settings import get_settings
+from tests.support.audit import audit_events
+from tests.support.fixtures import StorageNames
+from tests.support.http import problem, submit
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """One clock both instances read, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def tables(
+    azurite: Azurite, storage_names: StorageNames
+) -> AsyncIterator[tuple[TableClient, TableClient]]:
+    """One table client per instance, on the same table."""
+    first, second = (
+        TableClient.from_connection_string(
+            azurite.connection_string, table_name=storage_names.table
+        )
+        for _ in range(2)
+    )
+    await Ledger(first).ensure_table()
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+@pytest.fixture
+def instances(tables: tuple[TableClient, TableClient], clock: Clock) -> tuple[Ledger, Ledger]:
+    return Ledger(tables[0], clock=clock), Ledger(tables[1], clock=clock)
+
+
+def request(user: str, ticket: str) -> ResetRequest:
+    body = {"user": user, "ticket_id": ticket, "requested_by": "desk@contoso.example"}
+    return ResetRequest.model_validate_json(json.dumps(body))
+
+
+def reset_id(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+async def test_the_hourly_cap_is_shared_by_instances(
+    instances: tuple[Ledger, Ledger], clock: Clock
+):
+    limits = Limits(per_hour=3, per_user_per_day=10)
+    for n in range(3):
+        clock.advance(minutes=10)
+        ledger = instances[n % 2]
+        _, created = await ledger.accept(request(f"u{n}@contoso.example", f"T{n}"), reset_id(n))
+        assert created
+
+    clock.advance(minutes=5)  # 09:35; the first reset was accepted at 09:10
+    with pytest.raises(LimitReachedError) as reached:
+        await instances[1].accept(request("u9@contoso.example", "T9"), reset_id(9), limits=limits)
+
+    assert reached.value.limit == "tenant-hourly-cap"
+    assert reached.value.retry_after == 35 * 60  # when the 09:10 reset leaves the window
+    refused = await instances[0].get(reset_id(9))
+    assert refused is not None
+    assert refused.status is ResetStatus.refused
+    assert refused.last_error is not None and "per rolling hour" in refused.last_error
+
+    # After Retry-After the same request goes through as a new reset: the refusal is not
+    # replayed, and refused rows do not count against the cap.
+    clock.advance(seconds=reached.value.retry_after)
+    record, created = await instances[0].accept(
+        request("u9@contoso.example", "T9"), reset_id(10), limits=limits
+    )
+    assert created
+    assert record.status is ResetStatus.accepted
+
+
+async def test_concurrent_accepts_at_the_cap_let_exactly_the_allowance_through(
+    tables: tuple[TableClient, TableClient],
+):
+    limits = Limits(per_hour=2, per_user_per_day=10)
+
+    async def accept(n: int) -> bool:
+        # Distinct acceptance times, requests alternating between the two instances.
+        at = START + timedelta(milliseconds=n)
+        ledger = Ledger(tables[n % 2], clock=lambda: at)
+        try:
+            await ledger.accept(
+                request(f"c{n}@contoso.example", f"C{n}"), reset_id(n), limits=limits
+            )
+        except LimitReachedError:
+            return False
+        return True
+
+    results = await asyncio.gather(*(accept(n) for n in range(6)))
+
+    assert sum(results) == 2
+    # The earliest requests win whichever instance counted first.
+    assert results[:2] == [True, True]
+
+
+async def test_the_cooldown_recognises_a_user_by_upn_or_object_id(
+    instances: tuple[Ledger, Ledger], clock: Clock
+):
+    limits = Limits(per_hour=100, per_user_per_day=2)
+    first, second = instances
+    record, _ = await first.accept(request("adele@contoso.example", "A1"), reset_id(1))
+    # The worker resolved the user: the row now knows the object id too.
+    claimed = await first.claim(record.id, "worker-1", 600)
+    adele = UserRef(
+        id="6E7B768E-07E2-4810-8459-485F84F8F204", user_principal_name="Adele@contoso.example"
+    )
+    outcome = Outcome(
+        id=record.id,
+        status=OutcomeStatus.succeeded,
+        user=adele,
+        ticket_id="A1",
+        started_at=clock.now,
+    )
+    await first.finish(claimed, ResetStatus.succeeded, outcome)
+
+    clock.advance(hours=3)
+    await second.accept(
+        request("6e7b768e-07e2-4810-8459-485f84f8f204", "A2"), reset_id(2), limits=limits
+    )
+    clock.advance(hours=3)
+    with pytest.raises(LimitReachedError) as reached:
+        await first.accept(
+            request("6E7B768E-07E2-4810-8459-485F84F8F204", "A3"), reset_id(3), limits=limits
+        )
+
+    assert reached.value.limit == "user-cooldown"
+    assert reached.value.retry_after == 18 * 3600  # the first reset leaves the 24 h window
+    # Someone else is not affected.
+    await second.accept(request("alex@contoso.example", "X1"), reset_id(4), limits=limits)
+
+
+async def test_past_a_limit_the_http_answer_is_a_429_and_an_error_event(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level("INFO", logger="mfa_reset.audit")
+    monkeypatch.setenv("RESETS_PER_USER_PER_DAY", "1")
+    get_settings.cache_clear()
+    body = {"user": "alex.wilber@contoso.example", "requested_by": "desk", "mode": "sync"}
+
+    done, _ = await submit({**body, "ticket_id": "INC1"})
+    assert done.status_code == 200, done.get_body()
+    writes_after_first = len(graph_emulator.writes())
+
+    again, queue = await submit({**body, "ticket_id": "INC2"})
+
+    assert again.status_code == 429
+    details = problem(again)
+    assert details["type"] == "urn:mfa-reset:problem:limit-reached"
+    assert details["limit"] == "user-cooldown"
+    assert 0 < int(again.headers["Retry-After"]) <= 24 * 3600
+    assert len(graph_emulator.writes()) == writes_after_first
+    assert not queue.is_set
+    refused = [e for e in audit_events(caplog) if e["event"] == "refused"]
+    assert len(refused) == 1
+    assert refused[0]["_level"] == logging.getLevelName(logging.ERROR)
+    assert refused[0]["ticket_id"] == "INC2"
+    assert refused[0]["status"] == "refused"
+
+    # The ledger keeps the refusal, without a replayable idempotency entry.
+    record = await (await get_ledger()).get(details["reset_id"])
+    assert record is not None and record.status is ResetStatus.refused
