@@ -30,6 +30,10 @@ class TargetProtectedError(Exception):
         self.reason = reason
         self.detail = detail
 
+    def describe(self) -> str:
+        """One line for the ledger and the audit trail, the same wherever it was refused."""
+        return f"protected target ({self.reason}): {self.detail}"
+
 
 @dataclass(frozen=True)
 class TargetPolicy:

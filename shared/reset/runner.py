@@ -58,7 +58,7 @@ async def run_claimed(
             request, record.id, prior=record.outcome, on_progress=checkpoint
         )
     except TargetProtectedError as exc:
-        await ledger.finish(record, ResetStatus.refused, None, f"refused: {exc}")
+        await ledger.finish(record, ResetStatus.refused, None, exc.describe())
         emit_record(AuditEvent.refused, record)
         raise
     except UserNotFoundError:

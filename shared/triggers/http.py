@@ -233,20 +233,22 @@ def _caller_problem(exc: CallerRejectedError) -> Problem:
 
 
 async def _dry_run(request: ResetRequest, reset_id: str, caller: Caller) -> func.HttpResponse:
+    policy = TargetPolicy.from_settings(get_settings())
     try:
         with _reset_problems():
-            policy = TargetPolicy.from_settings(get_settings())
-            outcome = await ResetEngine(await get_gateway(), policy=policy).run(request, reset_id)
+            try:
+                engine = ResetEngine(await get_gateway(), policy=policy)
+                outcome = await engine.run(request, reset_id)
+            except TargetProtectedError as exc:
+                _audit_request(
+                    AuditEvent.refused, request, reset_id, caller, "refused", detail=exc.describe()
+                )
+                raise
     except Problem as problem:
-        refused = problem.status == 403
-        _audit_request(
-            AuditEvent.refused if refused else AuditEvent.previewed,
-            request,
-            reset_id,
-            caller,
-            "refused" if refused else "failed",
-            detail=problem.detail,
-        )
+        if problem.status != 403:
+            _audit_request(
+                AuditEvent.previewed, request, reset_id, caller, "failed", detail=problem.detail
+            )
         raise
     _audit_request(
         AuditEvent.previewed, request, reset_id, caller, str(outcome.status), outcome=outcome

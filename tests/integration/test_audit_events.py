@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -13,6 +14,7 @@ from tests.support.audit import audit_events
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
 from tests.support.http import body_of, submit
+from tests.support.paths import HOST_JSON
 
 ALEX = "alex.wilber@contoso.example"
 ADELE = "adele.vance@contoso.example"
@@ -127,7 +129,7 @@ async def test_a_protected_target_is_refused_with_a_warning(
         assert event["event"] == "refused"
         assert event["_level"] == "WARNING"
         assert event["status"] == "refused"
-        assert "deny list" in event["detail"]
+        assert event["detail"] == "protected target (denied): the account is on the deny list"
     assert graph_emulator.writes() == []
 
 
@@ -152,3 +154,14 @@ async def test_a_poisoned_reset_is_a_failure(
     assert failed["_level"] == "ERROR"
     assert failed["reset_id"] == body_of(response)["id"]
     assert failed["detail"].startswith("abandoned: gave up")
+
+
+def test_audit_events_are_not_sampled_away():
+    # Audit events are traces; adaptive sampling in Application Insights would drop some.
+    host = json.loads(HOST_JSON.read_text())
+    sampling = host["logging"]["applicationInsights"]["samplingSettings"]
+    excluded = set(sampling["excludedTypes"].split(";")) if sampling["isEnabled"] else {"Trace"}
+    assert "Trace" in excluded
+    # And the audit logger is not filtered below Information.
+    levels = host["logging"]["logLevel"]
+    assert levels.get("Function", levels["default"]) in {"Trace", "Debug", "Information"}
