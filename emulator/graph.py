@@ -282,10 +282,12 @@ def _decode_skiptoken(token: str) -> int:
 class GraphService:
     """Routes a call to its handler under the tenant lock and renders Graph errors."""
 
-    def __init__(self, tenant: Tenant, origin: str) -> None:
+    def __init__(self, tenant: Tenant, origin: str, max_page_size: int = MAX_PAGE) -> None:
         self.tenant = tenant
         self.origin = origin
         self.base_url = f"{origin}/v1.0"
+        # Graph may serve fewer items than $top asks for; clients must follow nextLink anyway.
+        self.max_page_size = max_page_size
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -965,6 +967,7 @@ class GraphService:
                     f"Invalid page size specified: '{raw_top}'. Must be between 1 and "
                     f"{MAX_PAGE} inclusive.",
                 )
+        top = min(top, self.max_page_size)
         token = _query(call, "skiptoken")
         offset = _decode_skiptoken(token) if token else 0
         body: dict[str, Any] = {"@odata.context": context}

@@ -26,7 +26,15 @@ from urllib.parse import parse_qsl
 
 from ._common import GRAPH_APP_ID, GRAPH_RESOURCE, GraphError
 from .faults import Fault, FaultList
-from .graph import GraphCall, GraphResult, GraphService, error_body, fault_error, make_call
+from .graph import (
+    MAX_PAGE,
+    GraphCall,
+    GraphResult,
+    GraphService,
+    error_body,
+    fault_error,
+    make_call,
+)
 from .tenant import Tenant
 
 # Graph's own success content type; parameters after ';' trip naive equality checks.
@@ -129,6 +137,9 @@ class _Server6(_Server):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm the body waits for
+    # the client's delayed ACK (40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
     server_version = "GraphEmulator/1.0"
     sys_version = ""
     # Idle keep-alive connections are closed after this many seconds.
@@ -228,6 +239,8 @@ class GraphEmulator:
 
     ``require_auth=False`` accepts Graph requests without a bearer token; it exists for
     tests that deliberately use the SDK's anonymous authentication provider.
+    ``max_page_size`` caps every page below what ``$top`` asks for, as Graph may; it can be
+    changed while the emulator runs.
     """
 
     def __init__(
@@ -238,12 +251,14 @@ class GraphEmulator:
         port: int = 0,
         require_auth: bool = True,
         token_lifetime: int = 24 * 3600,
+        max_page_size: int | None = None,
     ) -> None:
         self.tenant = tenant if tenant is not None else Tenant()
         self.host = _check_loopback(host)
         self.port = port
         self.require_auth = require_auth
         self.token_lifetime = token_lifetime
+        self._max_page_size = max_page_size
         self.identity_header = secrets.token_urlsafe(24)
         self._lock = self.tenant.lock
         self.faults = FaultList(self._lock)
@@ -266,6 +281,8 @@ class GraphEmulator:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._origin = f"http://{host}:{port}"
         self._service = GraphService(self.tenant, self._origin)
+        if self._max_page_size is not None:
+            self._service.max_page_size = self._max_page_size
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -298,6 +315,16 @@ class GraphEmulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    @property
+    def max_page_size(self) -> int | None:
+        return self._max_page_size
+
+    @max_page_size.setter
+    def max_page_size(self, size: int | None) -> None:
+        self._max_page_size = size
+        if self._service is not None:
+            self._service.max_page_size = size if size is not None else MAX_PAGE
 
     # -- addresses -------------------------------------------------------------------------
 
