@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,9 @@ PARTITION = "reset"
 _INDEX_PREFIX = "idempotency-"
 # Rows of reset requests carry Kind="reset"; other kinds of row can share the partition.
 KIND_RESET = "reset"
+# Summaries of scheduled runs live in their own partition.
+RUN_PARTITION = "run"
+KIND_RUN = "cleanup-run"
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
 
@@ -120,6 +124,11 @@ class LedgerRecord:
     lease_expires_at: datetime | None = None
     last_error: str | None = None
     caller: dict[str, Any] | None = None
+    retryable: bool = False
+    redrives: int = 0
+    redriven_at: datetime | None = None
+    sweep_group_id: str | None = None
+    group_removal: str | None = None
     etag: str | None = None
 
     @classmethod
@@ -151,6 +160,11 @@ class LedgerRecord:
                 if entity.get("CallerAuth")
                 else None
             ),
+            retryable=bool(entity.get("Retryable", False)),
+            redrives=int(entity.get("Redrives", 0)),
+            redriven_at=entity.get("RedrivenAt"),
+            sweep_group_id=entity.get("SweepGroupId"),
+            group_removal=entity.get("GroupRemoval"),
             etag=entity.metadata.get("etag"),
         )
 
@@ -195,6 +209,21 @@ def _resolved_user(outcome: Outcome) -> dict[str, str]:
     }
 
 
+def _stopped(record: LedgerRecord, cutoff: datetime) -> bool:
+    """Whether a pending or retryably failed reset has stopped moving since ``cutoff``."""
+    if record.redriven_at is not None and record.redriven_at >= cutoff:
+        return False  # re-driven a moment ago: its message is on the way
+    if record.status is ResetStatus.failed:
+        return True
+    if record.status is ResetStatus.accepted:
+        return record.accepted_at < cutoff
+    return (
+        record.status is ResetStatus.running
+        and record.lease_expires_at is not None
+        and record.lease_expires_at < cutoff
+    )
+
+
 def _request_ids(outcome: Outcome) -> str:
     ids = [s.error.request_id for s in outcome.steps if s.error and s.error.request_id]
     return ",".join(ids)
@@ -231,6 +260,7 @@ class Ledger:
         lease_seconds: int = 600,
         caller: Mapping[str, Any] | None = None,
         limits: Limits | None = None,
+        sweep_group_id: str | None = None,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
 
@@ -255,6 +285,8 @@ class Ledger:
             "Kind": KIND_RESET,
             "TargetKey": request.user.lower(),
         }
+        if sweep_group_id is not None:
+            entity.update(SweepGroupId=sweep_group_id, GroupRemoval="pending")
         if caller is not None:
             entity.update(
                 CallerAuth=caller.get("authenticated_by"),
@@ -440,11 +472,22 @@ class Ledger:
         status: ResetStatus,
         outcome: Outcome | None,
         error: str | None = None,
+        *,
+        retryable: bool = False,
+        group_removal: str | None = None,
     ) -> None:
+        """Record the end. ``retryable``: a scheduled run may re-drive it (Graph was
+        unavailable); ``group_removal``: how leaving the sweep's group went."""
         assert status.finished
         now = self._clock()
         # The lease columns stay as they were: a finished row is never claimed again.
-        properties: dict[str, Any] = {"Status": str(status), "FinishedAt": now}
+        properties: dict[str, Any] = {
+            "Status": str(status),
+            "FinishedAt": now,
+            "Retryable": retryable,
+        }
+        if group_removal is not None:
+            properties["GroupRemoval"] = group_removal
         if outcome is not None:
             properties.update(
                 _resolved_user(outcome),
@@ -455,6 +498,9 @@ class Ledger:
             properties["LastError"] = error[:2000]
         await self._owned_write(record, properties)
         record.status, record.finished_at, record.outcome = status, now, outcome
+        record.retryable = retryable
+        if group_removal is not None:
+            record.group_removal = group_removal
         if error is not None:
             record.last_error = error[:2000]
 
@@ -466,10 +512,149 @@ class Ledger:
             if record is None or record.status.finished or record.lease_live(self._clock()):
                 return record
             try:
-                await self.finish(record, ResetStatus.failed, record.outcome, error)
+                # Given up by the queue, not by Graph's verdict: a scheduled run may try again.
+                await self.finish(record, ResetStatus.failed, record.outcome, error, retryable=True)
             except LeaseLostError:
                 continue
             return record
+
+    # -- scheduled maintenance ----------------------------------------------------------------
+
+    async def _resets(self, query: str, **parameters: Any) -> list[LedgerRecord]:
+        rows = self._table.query_entities(
+            f"PartitionKey eq @pk and Kind eq @kind and ({query})",
+            parameters={"pk": PARTITION, "kind": KIND_RESET, **parameters},
+        )
+        return [LedgerRecord.from_entity(row) async for row in rows]
+
+    async def redrive_candidates(self, stale_after: timedelta) -> list[LedgerRecord]:
+        """Resets that stopped moving: accepted but never started, running under a lease that
+        expired, each for longer than ``stale_after``; or failed with a retryable error.
+
+        ``stale_after`` leaves alone a reset whose message is merely waiting in the queue, was
+        released a moment ago for the queue's own retry, or was re-driven a moment ago.
+        """
+        cutoff = self._clock() - stale_after
+        rows = await self._resets(
+            "Status eq 'accepted' or Status eq 'running' or "
+            "(Status eq 'failed' and Retryable eq true)"
+        )
+        return sorted(
+            (r for r in rows if _stopped(r, cutoff)),
+            key=lambda r: (r.accepted_at, r.id),
+        )
+
+    async def mark_redriven(self, record: LedgerRecord) -> bool:
+        """Count one more re-drive and, for a failed reset, make it ``accepted`` again.
+
+        Conditional on the row being as it was read, so of two runs looking at it at once only
+        one re-queues it. False: someone else changed it first.
+        """
+        properties: dict[str, Any] = {
+            "PartitionKey": PARTITION,
+            "RowKey": record.id,
+            "Redrives": record.redrives + 1,
+            "RedrivenAt": self._clock(),
+        }
+        if record.status is ResetStatus.failed:
+            properties.update(Status=str(ResetStatus.accepted), Retryable=False)
+        etag = await self._merge_if_unchanged(properties, record.etag)
+        if etag is None:
+            return False
+        record.etag, record.redrives = etag, record.redrives + 1
+        record.redriven_at = properties["RedrivenAt"]
+        if record.status is ResetStatus.failed:
+            record.status, record.retryable = ResetStatus.accepted, False
+        return True
+
+    async def give_up(self, record: LedgerRecord, error: str) -> bool:
+        """Leave a reset ``failed`` for good (not retryable); False if it changed meanwhile."""
+        try:
+            await self.finish(record, ResetStatus.failed, record.outcome, error)
+        except LeaseLostError:
+            return False
+        return True
+
+    async def pending_group_removals(self, group_id: str) -> list[LedgerRecord]:
+        """Succeeded sweep resets whose user could not be removed from the group."""
+        return await self._resets(
+            "Status eq 'succeeded' and SweepGroupId eq @group and GroupRemoval eq 'failed'",
+            group=group_id,
+        )
+
+    async def set_group_removal(
+        self, record: LedgerRecord, state: str, outcome: Outcome | None = None
+    ) -> bool:
+        """Record a later removal from the sweep's group (and the outcome with its step)."""
+        entity: dict[str, Any] = {
+            "PartitionKey": PARTITION,
+            "RowKey": record.id,
+            "GroupRemoval": state,
+        }
+        if outcome is not None:
+            entity["Outcome"] = _outcome_json(outcome)
+        etag = await self._merge_if_unchanged(entity, record.etag)
+        if etag is None:
+            return False
+        record.etag, record.group_removal = etag, state
+        return True
+
+    async def purge(self, older_than: datetime) -> int:
+        """Delete rows accepted before ``older_than``: finished resets, their idempotency
+        entries and run summaries. A reset still pending is kept whatever its age."""
+        deleted = 0
+        for partition, column in ((PARTITION, "AcceptedAt"), (RUN_PARTITION, "RecordedAt")):
+            rows = [
+                row
+                async for row in self._table.query_entities(
+                    f"PartitionKey eq @pk and {column} lt @cutoff",
+                    parameters={"pk": partition, "cutoff": older_than},
+                    select=["RowKey", "Status", "ResetId"],
+                )
+            ]
+            pending = {
+                row["RowKey"]
+                for row in rows
+                if row.get("Status") and not ResetStatus(row["Status"]).finished
+            }
+            for row in rows:
+                if row["RowKey"] in pending or row.get("ResetId") in pending:
+                    continue  # a pending reset keeps its row and its idempotency entry
+                with contextlib.suppress(ResourceNotFoundError):
+                    await self._table.delete_entity(partition, row["RowKey"])
+                    deleted += 1
+        return deleted
+
+    async def record_run(self, summary: Mapping[str, Any]) -> str:
+        """Store a scheduled run's summary; rows sort newest first by key."""
+        now = self._clock()
+        newest_first = 10**16 - int(now.timestamp() * 1_000_000)
+        key = f"{newest_first:017d}-{uuid.uuid4().hex[:8]}"
+        await self._table.create_entity(
+            {
+                "PartitionKey": RUN_PARTITION,
+                "RowKey": key,
+                "Kind": KIND_RUN,
+                "RecordedAt": now,
+                **{
+                    k: v if isinstance(v, str | int | bool) else json.dumps(v)
+                    for k, v in summary.items()
+                },
+            }
+        )
+        return key
+
+    async def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest run summaries, newest first."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": RUN_PARTITION}, results_per_page=limit
+        )
+        found: list[dict[str, Any]] = []
+        async for row in rows:
+            found.append(dict(row))
+            if len(found) >= limit:
+                break
+        return found
 
 
 _AZURITE = (

@@ -330,6 +330,8 @@ class StepAction(StrEnum):
     revoke_sessions = "revoke_sessions"
     add_phone = "add_phone"
     create_temporary_access_pass = "create_temporary_access_pass"
+    # Group sweeps only: leave the "reset pending" group once the reset has succeeded.
+    remove_from_group = "remove_from_group"
 
 
 class StepResult(StrEnum):

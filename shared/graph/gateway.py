@@ -18,6 +18,9 @@ import httpx
 from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph.generated.groups.item.members.graph_user.graph_user_request_builder import (
+    GraphUserRequestBuilder,
+)
 from msgraph.generated.models.authentication_phone_type import AuthenticationPhoneType
 from msgraph.generated.models.phone_authentication_method import PhoneAuthenticationMethod
 from msgraph.generated.models.temporary_access_pass_authentication_method import (
@@ -243,6 +246,41 @@ class GraphGateway:
         """Ids of every group the user is a member of, directly or through nested groups."""
         builder = self._client.users.by_user_id(user_id).transitive_member_of.graph_group
         return {str(g.id).lower() for g in await self._all_pages(builder) if g.id}
+
+    async def group_user_members(self, group_id: str) -> list[DirectoryUser]:
+        """The group's direct members that are users, every page of them."""
+        builder = self._client.groups.by_group_id(group_id).members.graph_user
+        params = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
+            select=["id", "userPrincipalName", "userType"], top=999
+        )
+        return [
+            DirectoryUser(
+                id=str(user.id),
+                user_principal_name=user.user_principal_name or str(user.id),
+                user_type=user.user_type,
+                account_enabled=None,
+                display_name=None,
+            )
+            for user in await self._all_pages(
+                builder, RequestConfiguration(query_parameters=params)
+            )
+            if user.id
+        ]
+
+    async def remove_group_member(self, group_id: str, member_id: str) -> bool:
+        """Remove the membership, never the member: always through ``/$ref``.
+
+        Without ``/$ref`` the same DELETE deletes the user object itself. Returns False when
+        the user was no longer a member.
+        """
+        member = self._client.groups.by_group_id(group_id).members.by_directory_object_id(member_id)
+        try:
+            await self._call(member.ref.delete, idempotent=True)
+        except GraphError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
 
     async def delete_method(self, user_id: str, method: RegisteredMethod) -> None:
         if method.type is None:

@@ -14,7 +14,7 @@ from shared.audit import AuditEvent, emit_record
 from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import Ledger, LedgerRecord, ResetStatus
-from shared.models import Outcome, OutcomeStatus, ResetRequest
+from shared.models import Outcome, OutcomeStatus, ResetRequest, Step, StepAction, StepResult
 from shared.reset.engine import ResetEngine
 from shared.reset.plan import PlanConflictError
 
@@ -73,20 +73,43 @@ async def run_claimed(
         if retry_transient and exc.transient:
             await _release(ledger, record, record.outcome, str(exc))
             raise RetryLaterError(str(exc)) from exc
-        await ledger.finish(record, ResetStatus.failed, record.outcome, str(exc))
+        await ledger.finish(
+            record, ResetStatus.failed, record.outcome, str(exc), retryable=exc.transient
+        )
         emit_record(AuditEvent.failed, record)
         raise
     if outcome.status is OutcomeStatus.failed and outcome.retryable and retry_transient:
         await _release(ledger, record, outcome, outcome.detail or "Graph unavailable")
         raise RetryLaterError(outcome.detail or "Graph unavailable")
-    status = (
-        ResetStatus.succeeded if outcome.status is OutcomeStatus.succeeded else ResetStatus.failed
+    succeeded = outcome.status is OutcomeStatus.succeeded
+    removal = None
+    if succeeded and record.sweep_group_id:
+        removal = await leave_reset_group(gateway, record.sweep_group_id, outcome)
+    await ledger.finish(
+        record,
+        ResetStatus.succeeded if succeeded else ResetStatus.failed,
+        outcome,
+        outcome.detail,
+        retryable=outcome.retryable,
+        group_removal=removal,
     )
-    await ledger.finish(record, status, outcome, outcome.detail)
-    emit_record(
-        AuditEvent.executed if status is ResetStatus.succeeded else AuditEvent.failed, record
-    )
+    emit_record(AuditEvent.executed if succeeded else AuditEvent.failed, record)
     return outcome
+
+
+async def leave_reset_group(gateway: Gateway, group_id: str, outcome: Outcome) -> str:
+    """Take a swept user out of the reset group once their reset has succeeded; the step goes
+    into the outcome. Returns how it went (``done``, ``already_absent``, ``failed``): a failure
+    leaves the reset succeeded, and the next scheduled run tries the removal again."""
+    step = Step(action=StepAction.remove_from_group, detail=f"reset group {group_id}")
+    try:
+        removed = await gateway.remove_group_member(group_id, outcome.user.id)
+    except GraphError as exc:
+        step.result, step.error = StepResult.failed, exc.info()
+    else:
+        step.result = StepResult.done if removed else StepResult.already_absent
+    outcome.steps.append(step)
+    return str(step.result)
 
 
 async def _release(

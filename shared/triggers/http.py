@@ -36,12 +36,12 @@ from shared.ledger import (
     LeaseLostError,
     LedgerRecord,
     LimitReachedError,
-    Limits,
     get_ledger,
 )
 from shared.models import Outcome, OutcomeStatus, ResetMessage, ResetRequest
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem, bad_request, validation_problem
 from shared.reset.engine import ResetEngine
+from shared.reset.intake import accept_reset
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import SettingsError, get_settings
@@ -281,19 +281,18 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
     ledger = await get_ledger()
     owner = new_owner() if request.mode == "sync" else None
     try:
-        record, created = await ledger.accept(
+        record, created = await accept_reset(
+            ledger,
             request,
             reset_id,
+            caller=caller,
+            settings=settings,
             idempotency_key=key,
             claim_for=owner,
-            lease_seconds=settings.lease_seconds,
-            caller=caller.to_audit(),
-            limits=Limits(settings.resets_per_hour, settings.resets_per_user_per_day),
         )
     except IdempotencyConflictError as exc:
         raise Problem(422, "idempotency-key-reused", "Idempotency key reused", str(exc)) from None
     except LimitReachedError as exc:
-        audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)
         raise _limit_problem(exc) from None
     message = ResetMessage(reset_id=record.id, request=request).model_dump_json()
     if not created:

@@ -1,0 +1,49 @@
+"""The one way a reset enters the ledger, whether a webhook or a group sweep asked for it.
+
+Both must meet the same limits and leave the same trace, so neither can become a way around
+the other's guardrails.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared import audit
+from shared.audit import AuditEvent
+from shared.guards import Caller
+from shared.ledger import Ledger, LedgerRecord, LimitReachedError, Limits
+from shared.models import ResetRequest
+from shared.settings import Settings
+
+
+async def accept_reset(
+    ledger: Ledger,
+    request: ResetRequest,
+    reset_id: str,
+    *,
+    caller: Caller,
+    settings: Settings,
+    idempotency_key: str | None = None,
+    claim_for: str | None = None,
+    sweep_group_id: str | None = None,
+) -> tuple[LedgerRecord, bool]:
+    """Record the request under the blast-radius limits; returns the row and whether it is new.
+
+    Past a limit the row is recorded ``refused``, an error-level audit event is written (an
+    alert should fire: many resets at once is what an attack looks like) and
+    ``LimitReachedError`` is raised.
+    """
+    try:
+        return await ledger.accept(
+            request,
+            reset_id,
+            idempotency_key=idempotency_key,
+            claim_for=claim_for,
+            lease_seconds=settings.lease_seconds,
+            caller=caller.to_audit(),
+            limits=Limits(settings.resets_per_hour, settings.resets_per_user_per_day),
+            sweep_group_id=sweep_group_id,
+        )
+    except LimitReachedError as exc:
+        audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)
+        raise
