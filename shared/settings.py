@@ -47,6 +47,10 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "CALLER_PREVIEW_ROLE": "caller_preview_role",
     "RESETS_PER_HOUR": "resets_per_hour",
     "RESETS_PER_USER_PER_DAY": "resets_per_user_per_day",
+    "CLEANUP_SCHEDULE": "cleanup_schedule",
+    "RESET_GROUP_ID": "reset_group_id",
+    "REDRIVE_MAX_ATTEMPTS": "redrive_max_attempts",
+    "RETENTION_DAYS": "retention_days",
 }
 
 
@@ -167,6 +171,33 @@ class Settings(BaseModel):
         description="Resets of one user accepted in any rolling 24 hours.",
     )
 
+    cleanup_schedule: str = Field(
+        default="0 30 1 * * *",
+        pattern=r"^\S+( \S+){5}$",
+        description="NCRONTAB schedule (six fields, UTC unless WEBSITE_TIME_ZONE) of the "
+        "scheduled cleanup run. The timer binding reads it as %CLEANUP_SCHEDULE%, so the "
+        "setting must exist.",
+    )
+    reset_group_id: str | None = Field(
+        default=None,
+        description="Object id of the group whose user members the scheduled run resets and "
+        "then removes; unset means no group sweep.",
+    )
+    redrive_max_attempts: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="How many times scheduled runs re-queue a stuck or retryably failed reset "
+        "before leaving it failed.",
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=2,
+        le=3650,
+        description="Ledger rows older than this are deleted by the scheduled run; at least "
+        "two days, so the per-user limit still sees a day of history.",
+    )
+
     @field_validator(
         "denied_users", "protected_group_ids", "allowed_role_template_ids", mode="before"
     )
@@ -194,6 +225,13 @@ class Settings(BaseModel):
         if not parts.path.rstrip("/"):
             raise ValueError("must include the version segment, for example /v1.0")
         return value.rstrip("/")
+
+    @field_validator("reset_group_id")
+    @classmethod
+    def _check_group_id(cls, value: str | None) -> str | None:
+        if value and not _GUID.match(value):
+            raise ValueError("not an object id (GUID)")
+        return value.lower() if value else None
 
     @field_validator(
         "managed_identity_client_id",

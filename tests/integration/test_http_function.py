@@ -61,6 +61,7 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         "reset_request_schema",
         "process_reset",
         "reset_poisoned",
+        "scheduled_cleanup",
     }
     expected = {
         "submit_reset": ("resets", ["POST"]),
@@ -73,7 +74,6 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         assert trigger["route"] == route
         assert trigger["methods"] == methods
         assert trigger["authLevel"] == "FUNCTION"
-        # The "0 functions found" trap: every binding parameter exists in the Python signature.
     for name, function in found.items():
         # The "0 functions found" trap: every binding parameter exists in the Python signature.
         bindings = json.loads(function.get_function_json())["bindings"]
@@ -93,6 +93,12 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         (trigger,) = json.loads(found[name].get_function_json())["bindings"]
         assert trigger["type"] == "queueTrigger"
         assert (trigger["queueName"], trigger["connection"]) == (queue_name, "RESET_STORAGE")
+    timer_bindings = json.loads(found["scheduled_cleanup"].get_function_json())["bindings"]
+    timer = next(b for b in timer_bindings if b["type"] == "timerTrigger")
+    assert timer["schedule"] == "%CLEANUP_SCHEDULE%"
+    assert timer.get("runOnStartup") is False
+    sweep_out = next(b for b in timer_bindings if b["type"] == "queue")
+    assert (sweep_out["direction"], sweep_out["queueName"]) == ("OUT", "%RESET_QUEUE_NAME%")
 
 
 async def test_successful_reset_answers_200_with_the_outcome(

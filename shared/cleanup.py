@@ -1,0 +1,259 @@
+"""The scheduled run: group sweep, re-drive of stuck resets, ledger retention, a summary.
+
+Some organisations do not call a webhook per user: HR or the service desk puts users in a
+"MFA reset pending" group and a nightly run handles them. Everything else a schedule is good
+for rides along: finishing resets that stopped moving and keeping the ledger small.
+
+A run may overlap another (a manual run, a slow run still going when the next starts) or die
+half-way. Each part is safe for that:
+
+* the sweep accepts each member under a ticket of the day (``sweep-YYYY-MM-DD``), so two runs
+  on the same day find the same idempotency entry and only the first queues the user; a run
+  that died before its messages were sent leaves rows ``accepted``, which the re-drive of a
+  later run picks up;
+* a re-drive first counts itself on the row with an ETag-conditional write: of two runs, one
+  re-queues the reset, the other sees the row changed and leaves it;
+* deleting a row twice is harmless.
+
+Swept members go through the same door as webhook calls (``accept_reset``: limits, ledger,
+audit) and the same worker (protection checks before any write). A protected member is
+refused there and stays in the group, visibly: the refusal is in the ledger, in the audit
+trail and in every run's summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared import audit
+from shared.audit import AuditEvent
+from shared.clock import Clock, utc_now
+from shared.graph.contract import Gateway
+from shared.guards import Caller
+from shared.ledger import (
+    IdempotencyConflictError,
+    Ledger,
+    LedgerRecord,
+    LimitReachedError,
+    ResetStatus,
+)
+from shared.models import ResetMessage, ResetRequest
+from shared.reset.intake import accept_reset
+from shared.reset.runner import leave_reset_group
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_CALLER = Caller("schedule", name="scheduled_cleanup")
+REQUESTED_BY = "schedule:scheduled_cleanup"
+SUMMARY_PREFIX = "mfa-reset-cleanup"
+# How long the queue keeps a message the output binding wrote (the service's default): a
+# pending reset younger than that may still have its message on the way.
+MESSAGE_TIME_TO_LIVE = timedelta(days=7)
+
+
+@dataclass
+class RunSummary:
+    """What one run did; stored in the ledger and logged."""
+
+    started_at: datetime
+    finished_at: datetime | None = None
+    reset_group_id: str | None = None
+    swept: int = 0  # user members found in the reset group
+    queued: int = 0  # new resets the sweep accepted and queued
+    already_requested: int = 0  # members whose reset of the day exists already
+    refused: int = 0  # members refused: a limit now, or a protection by the worker
+    removed_from_group: int = 0  # removals this run finished for resets that succeeded
+    redriven: int = 0  # stuck or retryably failed resets queued again
+    gave_up: int = 0  # resets left failed: past the re-drive limit, or not re-drivable
+    purged: int = 0  # ledger rows deleted by retention
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["started_at"] = self.started_at.isoformat()
+        values["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return values
+
+
+def redrive_request(record: LedgerRecord) -> ResetRequest | None:
+    """The request again, from the ledger's copy, or None when it cannot be rebuilt exactly.
+
+    The ledger keeps the new phone number masked and never has a TAP to hand to anyone, so a
+    request with either cannot be re-run from there: it has to be submitted again.
+    """
+    stored = dict(record.request)
+    if stored.get("new_phone") or stored.get("temporary_access_pass"):
+        return None
+    stored.update(mode="async", dry_run=False)
+    try:
+        return ResetRequest.model_validate_json(json.dumps(stored))
+    except ValidationError:
+        return None
+
+
+class CleanupRun:
+    def __init__(
+        self,
+        ledger: Ledger,
+        gateway: Callable[[], Awaitable[Gateway]],
+        settings: Settings,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._ledger = ledger
+        self._gateway = gateway
+        self._settings = settings
+        self._clock = clock
+        self.summary = RunSummary(started_at=clock(), reset_group_id=settings.reset_group_id)
+        self.messages: list[str] = []
+
+    async def run(self) -> RunSummary:
+        """Every part, each on its own: one failing (Graph down for the sweep) does not stop
+        the others, and nothing is raised. Queue ``self.messages`` afterwards."""
+        parts: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("group removals", self._finish_group_removals),
+            ("group sweep", self._sweep),
+            ("re-drive", self._redrive),
+            ("retention", self._purge),
+        ]
+        for name, part in parts:
+            try:
+                await part()
+            except Exception as exc:  # recorded in the summary and logged
+                log.exception("scheduled run: %s failed", name)
+                self.summary.errors.append(f"{name}: {type(exc).__name__}: {exc}"[:500])
+        self.summary.finished_at = self._clock()
+        await self._record()
+        return self.summary
+
+    async def _finish_group_removals(self) -> None:
+        group_id = self._settings.reset_group_id
+        if group_id is None:
+            return
+        records = await self._ledger.pending_group_removals(group_id)
+        if not records:
+            return
+        gateway = await self._gateway()
+        for record in records:
+            if record.outcome is None:
+                continue
+            result = await leave_reset_group(gateway, group_id, record.outcome)
+            if result != "failed" and await self._ledger.set_group_removal(
+                record, result, record.outcome
+            ):
+                self.summary.removed_from_group += 1
+
+    async def _sweep(self) -> None:
+        group_id = self._settings.reset_group_id
+        if group_id is None:
+            return
+        members = await (await self._gateway()).group_user_members(group_id)
+        self.summary.swept = len(members)
+        ticket = f"sweep-{self.summary.started_at:%Y-%m-%d}"
+        for member in members:
+            request = ResetRequest.model_validate_json(
+                json.dumps(
+                    {
+                        "user": member.id,
+                        "ticket_id": ticket,
+                        "requested_by": REQUESTED_BY,
+                        "reason": f"member of the reset group {group_id}",
+                    }
+                )
+            )
+            await self._accept(request, group_id)
+
+    async def _accept(self, request: ResetRequest, group_id: str) -> None:
+        try:
+            record, created = await accept_reset(
+                self._ledger,
+                request,
+                str(uuid.uuid4()),
+                caller=SCHEDULE_CALLER,
+                settings=self._settings,
+                sweep_group_id=group_id,
+            )
+        except LimitReachedError:
+            self.summary.refused += 1  # stays in the group; a later run tries again
+            return
+        except IdempotencyConflictError:
+            # Today's ticket for this user was used by a request that was not a sweep's.
+            self.summary.already_requested += 1
+            return
+        if created:
+            self.messages.append(
+                ResetMessage(reset_id=record.id, request=request).model_dump_json()
+            )
+            audit.emit_record(AuditEvent.accepted, record)
+            self.summary.queued += 1
+        elif record.status is ResetStatus.refused:
+            self.summary.refused += 1
+        else:
+            # Queued by an earlier or concurrent run; a lost message is the re-drive's job.
+            self.summary.already_requested += 1
+
+    async def _redrive(self) -> None:
+        stale_after = timedelta(seconds=self._settings.lease_seconds)
+        for record in await self._ledger.redrive_candidates(stale_after):
+            request = redrive_request(record)
+            if (
+                request is None
+                and record.status is not ResetStatus.failed
+                and record.accepted_at > self._clock() - MESSAGE_TIME_TO_LIVE
+            ):
+                continue  # only its own message can run it; that may still come
+            if request is None or record.redrives >= self._settings.redrive_max_attempts:
+                await self._give_up(record, request is None)
+                continue
+            if await self._ledger.mark_redriven(record):
+                message = ResetMessage(reset_id=record.id, request=request)
+                self.messages.append(message.model_dump_json())
+                self.summary.redriven += 1
+                log.warning(
+                    "reset %s re-driven (%d of %d) from %s",
+                    record.id,
+                    record.redrives,
+                    self._settings.redrive_max_attempts,
+                    record.status,
+                    extra={"reset_id": record.id, "redrives": record.redrives},
+                )
+
+    async def _give_up(self, record: LedgerRecord, not_rebuildable: bool) -> None:
+        reason = (
+            "stopped, and cannot be re-run from the ledger (its new phone number or TAP is "
+            "not kept): submit it again"
+            if not_rebuildable
+            else f"stopped after {record.redrives} re-drive(s) by scheduled runs"
+        )
+        if record.last_error:
+            reason += f"; last error: {record.last_error}"
+        if await self._ledger.give_up(record, reason):
+            self.summary.gave_up += 1
+            audit.emit_record(AuditEvent.failed, record, detail=f"given up: {reason}")
+
+    async def _purge(self) -> None:
+        cutoff = self._clock() - timedelta(days=self._settings.retention_days)
+        self.summary.purged = await self._ledger.purge(cutoff)
+
+    async def _record(self) -> None:
+        values = self.summary.to_dict()
+        try:
+            await self._ledger.record_run(values)
+        except Exception:  # the log line below still carries the summary
+            log.exception("scheduled run: the summary could not be stored")
+            values["errors"] = [*values["errors"], "summary not stored in the ledger"]
+        log.log(
+            logging.ERROR if self.summary.errors else logging.INFO,
+            "%s %s",
+            SUMMARY_PREFIX,
+            json.dumps(values, separators=(",", ":")),
+            extra={f"cleanup_{k}": v for k, v in values.items() if k != "errors"},
+        )
