@@ -116,7 +116,12 @@ def record_view(record: LedgerRecord) -> dict[str, Any]:
         status=str(record.status),
         attempts=record.attempts,
         accepted_at=record.accepted_at.isoformat(),
-        finished_at=record.finished_at.isoformat() if record.finished_at else None,
+        # A re-driven reset keeps the time it first failed; it is not finished any more.
+        finished_at=(
+            record.finished_at.isoformat()
+            if record.finished_at and record.status.finished
+            else None
+        ),
     )
     if record.last_error and not body.get("detail"):
         body["detail"] = record.last_error
