@@ -333,3 +333,36 @@ def test_cleanup_settings_are_checked():
         Settings.from_environ({"RETENTION_DAYS": "1"})
     parsed = Settings.from_environ({"RESET_GROUP_ID": "0F8FAD5B-D9CB-469F-A165-70867728950E"})
     assert parsed.reset_group_id == "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+async def test_a_member_whose_reset_fails_stays_in_the_group(
+    app_env: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+):
+    (member,) = add_members(tenant, reset_group, 1)  # staff000 has a phone
+    graph_emulator.faults.add(Fault(method="DELETE", path="phoneMethods", status=403, times=None))
+
+    await deliver(queue_host, app_env, await run_cleanup())
+
+    assert (await only_reset(table)).status is ResetStatus.failed
+    assert tenant.members(reset_group) == [member]
+    assert not [r for r in graph_emulator.writes() if "/groups/" in r.path]
+
+
+async def test_overlapping_runs_redrive_a_stuck_reset_once(
+    app_env: StorageNames, table: TableClient
+):
+    await Ledger(table).ensure_table()
+    seed = Seeder(table)
+    for n in range(5):
+        await seed.accepted(timedelta(hours=2), request(f"s{n}@contoso.example", f"S{n}"), rid(n))
+
+    first, second = await asyncio.gather(run_cleanup(), run_cleanup())
+
+    queued = sorted(m.reset_id for m in [*first, *second])
+    assert queued == [rid(n) for n in range(5)]
+    assert [(await stored(Ledger(table), n)).redrives for n in range(5)] == [1] * 5
