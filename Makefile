@@ -11,6 +11,14 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# checkov scans infra/ in the infrastructure tests; it lives in its own venv because it pins an
+# older Bicep parser than the structural tests use.
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 # Azurite (the storage emulator the queue and table tests run against) comes from npm.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -21,8 +29,8 @@ demo: $(INSTALLED) node_modules/.installed
 	$(PY) scripts/demo.py
 
 ## test: linters, type checks and the whole test suite (what CI runs)
-test: lint typecheck node_modules/.installed
-	$(PY) -m pytest
+test: lint typecheck node_modules/.installed $(CHECKOV_VENV)/.installed
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
@@ -36,4 +44,4 @@ emulator: $(INSTALLED)
 	$(PY) -m emulator --port 8765
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache

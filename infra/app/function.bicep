@@ -1,0 +1,202 @@
+// The Function App on the Flex Consumption plan (Linux, Python 3.11), running as the
+// user-assigned identity, with every app setting the code reads.
+param name string
+param planName string
+param location string
+param tags object
+param identityId string
+param identityClientId string
+param storageAccountName string
+param deploymentContainerName string
+param resetQueueName string
+param ledgerTableName string
+param insightsConnectionString string
+param graphBaseUrl string
+param resetGroupId string
+param deniedUsers string
+param protectedGroupIds string
+param allowedRoleTemplateIds string
+param resetsPerHour int
+param resetsPerUserPerDay int
+param cleanupSchedule string
+param redriveMaxAttempts int
+param retentionDays int
+param maximumInstanceCount int
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: zone redundancy of a Flex Consumption plan is a per-region choice; the queue and the ledger make a lost instance harmless
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_17: callers authenticate with function keys or Entra ID tokens; ITSM webhooks do not present client certificates
+  // checkov:skip=CKV_AZURE_212: Flex Consumption scales per instance on demand; there is no fixed worker count
+  // checkov:skip=CKV_AZURE_213: the platform monitors the Functions host; the app has no health endpoint of its own
+  // checkov:skip=CKV_AZURE_222: ServiceNow and Power Automate call over the internet; restrict with access restrictions or a private endpoint where they can
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+      appSettings: [
+        // The Functions host's own storage, identity-based.
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identityClientId
+        }
+        {
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: storage.properties.primaryEndpoints.blob
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: storage.properties.primaryEndpoints.queue
+        }
+        // The connection of the reset queue bindings and the ledger, identity-based.
+        {
+          name: 'RESET_STORAGE__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'RESET_STORAGE__clientId'
+          value: identityClientId
+        }
+        {
+          name: 'RESET_STORAGE__queueServiceUri'
+          value: storage.properties.primaryEndpoints.queue
+        }
+        {
+          name: 'RESET_STORAGE__tableServiceUri'
+          value: storage.properties.primaryEndpoints.table
+        }
+        {
+          name: 'RESET_QUEUE_NAME'
+          value: resetQueueName
+        }
+        {
+          name: 'LEDGER_TABLE_NAME'
+          value: ledgerTableName
+        }
+        // Telemetry, sent with the identity (the component accepts no keys).
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: insightsConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // Graph, as the user-assigned identity.
+        {
+          name: 'AZURE_CLIENT_ID'
+          value: identityClientId
+        }
+        {
+          name: 'GRAPH_BASE_URL'
+          value: graphBaseUrl
+        }
+        // Guardrails.
+        {
+          name: 'DENIED_USERS'
+          value: deniedUsers
+        }
+        {
+          name: 'PROTECTED_GROUP_IDS'
+          value: protectedGroupIds
+        }
+        {
+          name: 'ALLOWED_ROLE_TEMPLATE_IDS'
+          value: allowedRoleTemplateIds
+        }
+        {
+          name: 'RESETS_PER_HOUR'
+          value: string(resetsPerHour)
+        }
+        {
+          name: 'RESETS_PER_USER_PER_DAY'
+          value: string(resetsPerUserPerDay)
+        }
+        {
+          name: 'CALLER_EXECUTE_ROLE'
+          value: 'MfaReset.Execute'
+        }
+        {
+          name: 'CALLER_PREVIEW_ROLE'
+          value: 'MfaReset.Preview'
+        }
+        // The scheduled run.
+        {
+          name: 'CLEANUP_SCHEDULE'
+          value: cleanupSchedule
+        }
+        {
+          name: 'RESET_GROUP_ID'
+          value: resetGroupId
+        }
+        {
+          name: 'REDRIVE_MAX_ATTEMPTS'
+          value: string(redriveMaxAttempts)
+        }
+        {
+          name: 'RETENTION_DAYS'
+          value: string(retentionDays)
+        }
+      ]
+    }
+  }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

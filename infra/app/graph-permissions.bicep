@@ -1,0 +1,35 @@
+// Microsoft Graph application permissions for the app's managed identity, and nothing more.
+// Deploying this needs a deployer allowed to grant them (Privileged Role Administrator or
+// Global Administrator): main.bicep includes it only with grantGraphPermissions=true.
+extension microsoftGraphV1
+
+@description('Object id of the managed identity (its service principal).')
+param principalId string
+
+@description('Also grant GroupMember.ReadWrite.All, which only the scheduled group sweep needs.')
+param includeGroupSweep bool
+
+// Microsoft Graph's application id and app-role ids are the same in every tenant.
+var graphAppId = '00000003-0000-0000-c000-000000000000'
+var resetAppRoles = {
+  'UserAuthenticationMethod.ReadWrite.All': '50483e42-d915-4231-9639-7fdb7fd190e5'
+  'User.RevokeSessions.All': '77f3a031-c388-4f99-b373-dc68676a979e'
+  'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214'
+  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c'
+}
+var sweepAppRoles = {
+  'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'
+}
+var granted = includeGroupSweep ? union(resetAppRoles, sweepAppRoles) : resetAppRoles
+
+resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+  appId: graphAppId
+}
+
+resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for role in items(granted): {
+  principalId: principalId
+  resourceId: graph.id
+  appRoleId: role.value
+}]
+
+output grantedPermissions array = [for role in items(granted): role.key]

@@ -1,0 +1,176 @@
+// The whole app in one deployment: `azd up`, or
+//   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> location=<region>
+// Everything runs as one user-assigned managed identity; no secret is created, stored or output.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('Name of the environment (azd: AZURE_ENV_NAME); names and tags derive from it.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of every resource; it must offer the Flex Consumption plan.')
+param location string
+
+@description('Grant the Microsoft Graph application permissions to the managed identity. Needs a deployer who may grant them (Privileged Role Administrator or Global Administrator); set false to deploy the rest and grant later.')
+param grantGraphPermissions bool = true
+
+@description('Object id of the "MFA reset pending" group the scheduled run sweeps; empty: no sweep (and no GroupMember.ReadWrite.All).')
+param resetGroupId string = ''
+
+@description('Comma-separated UPNs or object ids never reset (break-glass accounts).')
+param deniedUsers string = ''
+
+@description('Comma-separated group object ids whose members are never reset.')
+param protectedGroupIds string = ''
+
+@description('Comma-separated role template ids whose holders may still be reset.')
+param allowedRoleTemplateIds string = ''
+
+@minValue(1)
+@maxValue(10000)
+@description('Tenant-wide cap on resets per rolling hour.')
+param resetsPerHour int = 30
+
+@minValue(1)
+@maxValue(100)
+@description('Resets of one user per rolling 24 hours.')
+param resetsPerUserPerDay int = 2
+
+@description('NCRONTAB schedule (six fields, UTC) of the scheduled run.')
+param cleanupSchedule string = '0 30 1 * * *'
+
+@minValue(0)
+@maxValue(20)
+@description('Re-drives of a stuck or retryably failed reset before it stays failed.')
+param redriveMaxAttempts int = 3
+
+@minValue(2)
+@maxValue(3650)
+@description('Days a ledger row is kept.')
+param retentionDays int = 90
+
+@description('Client id of the API app registration for App Service Authentication; empty: function keys only.')
+param authClientId string = ''
+
+@description('Comma-separated client ids of the applications allowed to call (ServiceNow, Power Automate), with App Service Authentication.')
+param allowedClientApplicationIds string = ''
+
+@description('Microsoft Graph root the app calls.')
+param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@minValue(1)
+@maxValue(1000)
+@description('Upper bound on instances: resets are few, and Graph throttles per tenant.')
+param maximumInstanceCount int = 10
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-mfareset-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'stmfa${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package-${resourceToken}'
+    resetQueueName: 'mfa-resets'
+    ledgerTableName: 'MfaResets'
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    workspaceName: 'log-mfareset-${resourceToken}'
+    insightsName: 'appi-mfareset-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    insightsName: monitoring.outputs.insightsName
+  }
+}
+
+module functionApp 'app/function.bicep' = {
+  name: 'function'
+  scope: rg
+  params: {
+    name: 'func-mfareset-${resourceToken}'
+    planName: 'plan-mfareset-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    resetQueueName: storage.outputs.resetQueueName
+    ledgerTableName: storage.outputs.ledgerTableName
+    insightsConnectionString: monitoring.outputs.connectionString
+    graphBaseUrl: graphBaseUrl
+    resetGroupId: resetGroupId
+    deniedUsers: deniedUsers
+    protectedGroupIds: protectedGroupIds
+    allowedRoleTemplateIds: allowedRoleTemplateIds
+    resetsPerHour: resetsPerHour
+    resetsPerUserPerDay: resetsPerUserPerDay
+    cleanupSchedule: cleanupSchedule
+    redriveMaxAttempts: redriveMaxAttempts
+    retentionDays: retentionDays
+    maximumInstanceCount: maximumInstanceCount
+  }
+  // The host starts with identity-based storage: its roles must exist first.
+  dependsOn: [ rbac ]
+}
+
+module auth 'app/auth.bicep' = if (!empty(authClientId)) {
+  name: 'auth'
+  scope: rg
+  params: {
+    siteName: functionApp.outputs.name
+    clientId: authClientId
+    allowedClientApplicationIds: allowedClientApplicationIds
+  }
+}
+
+module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions) {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    includeGroupSweep: !empty(resetGroupId)
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output RESETS_URL string = 'https://${functionApp.outputs.defaultHostName}/api/resets'
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
