@@ -59,10 +59,10 @@ param allowedClientApplicationIds string = ''
 @description('Microsoft Graph root the app calls.')
 param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
-@description('Upper bound on instances: resets are few, and Graph throttles per tenant.')
-param maximumInstanceCount int = 10
+@description('Cap on on-demand instances per function group (40 is the lowest Flex Consumption allows everywhere); RESETS_PER_HOUR is what limits the load on Graph.')
+param maximumInstanceCount int = 40
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -143,6 +143,7 @@ module functionApp 'app/function.bicep' = {
     redriveMaxAttempts: redriveMaxAttempts
     retentionDays: retentionDays
     maximumInstanceCount: maximumInstanceCount
+    requireCallerRoles: !empty(authClientId)
   }
   // The host starts with identity-based storage: its roles must exist first.
   dependsOn: [ rbac ]
@@ -165,6 +166,8 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
     principalId: identity.outputs.principalId
     includeGroupSweep: !empty(resetGroupId)
   }
+  // Late in the deployment: a brand-new identity takes a while to replicate in Entra ID.
+  dependsOn: [ functionApp ]
 }
 
 output AZURE_LOCATION string = location

@@ -112,14 +112,14 @@ FUNCTION_KEY_CALLER = Caller("function-key")
 _ROLE_CLAIMS = {"roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"}
 
 
-def identify_caller(headers: Mapping[str, str], *, easy_auth_enabled: bool) -> Caller:
+def identify_caller(headers: Mapping[str, str], *, roles_required: bool) -> Caller:
     """The caller as App Service Authentication describes it.
 
-    The ``X-MS-CLIENT-PRINCIPAL`` header is only trusted when App Service Authentication is on:
-    then the platform strips any such header a client sends and sets its own. With it off, the
-    function key is the only credential and the header is ignored.
+    The ``X-MS-CLIENT-PRINCIPAL`` header is only trusted when App Service Authentication is on
+    (``roles_required``): then the platform strips any such header a client sends and sets its
+    own. With it off, the function key is the only credential and the header is ignored.
     """
-    if not easy_auth_enabled:
+    if not roles_required:
         return FUNCTION_KEY_CALLER
     encoded = headers.get("x-ms-client-principal")
     if not encoded:

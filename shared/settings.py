@@ -43,6 +43,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PROTECTED_GROUP_IDS": "protected_group_ids",
     "ALLOWED_ROLE_TEMPLATE_IDS": "allowed_role_template_ids",
     "WEBSITE_AUTH_ENABLED": "easy_auth_enabled",
+    "REQUIRE_CALLER_ROLES": "require_caller_roles",
     "CALLER_EXECUTE_ROLE": "caller_execute_role",
     "CALLER_PREVIEW_ROLE": "caller_preview_role",
     "RESETS_PER_HOUR": "resets_per_hour",
@@ -146,6 +147,12 @@ class Settings(BaseModel):
         description="Set by App Service when App Service Authentication is on; then callers "
         "must bring an app role, read from the X-MS-CLIENT-PRINCIPAL header the platform sets.",
     )
+    require_caller_roles: bool = Field(
+        default=False,
+        description="Require a signed-in caller with an app role even if the platform does not "
+        "announce App Service Authentication through WEBSITE_AUTH_ENABLED; the templates set it "
+        "whenever they turn authentication on, so the check cannot silently fall away.",
+    )
     caller_execute_role: str = Field(
         default="MfaReset.Execute",
         min_length=1,
@@ -242,6 +249,12 @@ class Settings(BaseModel):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @property
+    def caller_roles_required(self) -> bool:
+        """Whether callers must be signed in with an app role (and the principal header is
+        trusted): either setting turns it on, neither can turn the other off."""
+        return self.easy_auth_enabled or self.require_caller_roles
 
     @property
     def graph_scope(self) -> str:

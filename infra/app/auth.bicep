@@ -9,6 +9,10 @@ param clientId string
 @description('Comma-separated client ids of the applications allowed to call.')
 param allowedClientApplicationIds string
 
+// The list without spaces, and no empty entry when the setting is empty.
+var cleanedIds = replace(allowedClientApplicationIds, ' ', '')
+var allowedApplications = empty(cleanedIds) ? [] : split(cleanedIds, ',')
+
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
   name: siteName
 }
@@ -44,7 +48,7 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
             clientId
           ]
           defaultAuthorizationPolicy: {
-            allowedApplications: split(allowedClientApplicationIds, ',')
+            allowedApplications: allowedApplications
           }
         }
       }

@@ -22,6 +22,7 @@ param cleanupSchedule string
 param redriveMaxAttempts int
 param retentionDays int
 param maximumInstanceCount int
+param requireCallerRoles bool
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -46,6 +47,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: callers authenticate with function keys or Entra ID tokens; ITSM webhooks do not present client certificates
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales per instance on demand; there is no fixed worker count
   // checkov:skip=CKV_AZURE_213: the platform monitors the Functions host; the app has no health endpoint of its own
+  // checkov:skip=CKV_AZURE_78: a Flex Consumption app has no FTP endpoint and rejects siteConfig.ftpsState
   // checkov:skip=CKV_AZURE_222: ServiceNow and Power Automate call over the internet; restrict with access restrictions or a private endpoint where they can
   name: name
   location: location
@@ -83,7 +85,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
       appSettings: [
@@ -167,6 +168,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RESETS_PER_USER_PER_DAY'
           value: string(resetsPerUserPerDay)
+        }
+        {
+          // With App Service Authentication: require the app roles whether or not the platform
+          // announces authentication through WEBSITE_AUTH_ENABLED.
+          name: 'REQUIRE_CALLER_ROLES'
+          value: string(requireCallerRoles)
         }
         {
           name: 'CALLER_EXECUTE_ROLE'

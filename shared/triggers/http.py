@@ -222,7 +222,7 @@ def _authorized_request(req: func.HttpRequest, reset_id: str) -> tuple[ResetRequ
     caller: Caller | None = None
     request: ResetRequest | None = None
     try:
-        caller = identify_caller(req.headers, easy_auth_enabled=settings.easy_auth_enabled)
+        caller = identify_caller(req.headers, roles_required=settings.caller_roles_required)
         request = parse_reset_request(req)
         authorize_caller(caller, settings, dry_run=request.dry_run)
     except CallerRejectedError as exc:
@@ -359,7 +359,7 @@ async def get_reset(req: func.HttpRequest) -> func.HttpResponse:
     reset_id = (req.route_params.get("reset_id") or "").lower()
     try:
         settings = get_settings()
-        caller = identify_caller(req.headers, easy_auth_enabled=settings.easy_auth_enabled)
+        caller = identify_caller(req.headers, roles_required=settings.caller_roles_required)
         authorize_caller(caller, settings, dry_run=True)
     except CallerRejectedError as exc:
         return problem_response(_caller_problem(exc))

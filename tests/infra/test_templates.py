@@ -199,7 +199,8 @@ def test_the_app_is_flex_consumption_python_311_under_one_user_assigned_identity
     properties = config["properties"]
     assert properties["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.11"}
     assert properties["httpsOnly"] is True
-    assert properties["siteConfig"]["ftpsState"] == "Disabled"
+    assert properties["siteConfig"]["minTlsVersion"] == "1.2"
+    assert "ftpsState" not in properties["siteConfig"]  # Flex Consumption rejects it
     deployment = properties["functionAppConfig"]["deployment"]["storage"]
     assert deployment["authentication"]["type"] == "UserAssignedIdentity"
 
@@ -259,7 +260,13 @@ def test_graph_permissions_are_the_documented_least_privilege_list():
 def test_graph_permissions_and_app_service_authentication_are_optional_in_main():
     modules = template("main.bicep")["modules"]
     assert modules["graphPermissions"]["config"]["condition"] == "grantGraphPermissions"
-    assert modules["auth"]["config"]["condition"] is not None
+    auth_condition = json.dumps(modules["auth"]["config"]["condition"])
+    assert "authClientId" in auth_condition
+    # Whenever authentication is deployed, the app requires caller roles on its own as well.
+    require = json.dumps(body(modules["functionApp"])["params"]["requireCallerRoles"])
+    assert require == auth_condition
+    settings = app_settings(template("app/function.bicep"))
+    assert "requireCallerRoles" in json.dumps(settings["REQUIRE_CALLER_ROLES"])
     parameters = template("main.bicep")["parameters"]
     assert parameters["grantGraphPermissions"]["default"] is True
 

@@ -1,7 +1,8 @@
 """Caller authorization with App Service Authentication on, through the HTTP functions.
 
 The principal headers are crafted the way the platform writes them; with the setting
-WEBSITE_AUTH_ENABLED (which App Service sets) the app trusts them and checks app roles.
+WEBSITE_AUTH_ENABLED (which App Service sets) or REQUIRE_CALLER_ROLES (which the templates set)
+the app trusts them and checks app roles.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ def signed_in(*roles: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
+@pytest.fixture(params=["WEBSITE_AUTH_ENABLED", "REQUIRE_CALLER_ROLES"])
 def easy_auth(
-    app_env: StorageNames, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    app_env: StorageNames,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> StorageNames:
+    """Authentication on, as the platform announces it or as the templates require it."""
     caplog.set_level("INFO", logger="mfa_reset.audit")
-    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
+    monkeypatch.setenv(request.param, "true")
     get_settings.cache_clear()
     return app_env
 

@@ -35,7 +35,7 @@ def principal(*roles: str, role_typ: str = "roles", **claims: str) -> str:
 def test_without_app_service_authentication_a_principal_header_is_ignored():
     # Without the platform in front, anyone could send the header: it must not count.
     headers = {"x-ms-client-principal": principal("MfaReset.Execute", appid=SERVICENOW)}
-    assert identify_caller(headers, easy_auth_enabled=False) is FUNCTION_KEY_CALLER
+    assert identify_caller(headers, roles_required=False) is FUNCTION_KEY_CALLER
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_without_app_service_authentication_a_principal_header_is_ignored():
 )
 def test_a_missing_or_unreadable_principal_is_a_401(headers: dict[str, str], detail: str):
     with pytest.raises(CallerRejectedError, match=detail) as rejected:
-        identify_caller(headers, easy_auth_enabled=True)
+        identify_caller(headers, roles_required=True)
     assert rejected.value.status == 401
 
 
@@ -68,7 +68,7 @@ def test_roles_and_application_id_come_from_the_claims(
     header = principal("MfaReset.Execute", "Other.Role", role_typ=role_typ, **claims)
     caller = identify_caller(
         {"x-ms-client-principal": header, "x-ms-client-principal-name": "ServiceNow prod"},
-        easy_auth_enabled=True,
+        roles_required=True,
     )
     assert caller.roles == {"MfaReset.Execute", "Other.Role"}
     assert caller.app_id == app_id
@@ -82,7 +82,7 @@ def test_roles_and_application_id_come_from_the_claims(
 
 def caller_with(*roles: str) -> Any:
     return identify_caller(
-        {"x-ms-client-principal": principal(*roles, appid=SERVICENOW)}, easy_auth_enabled=True
+        {"x-ms-client-principal": principal(*roles, appid=SERVICENOW)}, roles_required=True
     )
 
 
@@ -123,7 +123,18 @@ def test_function_key_callers_pass_the_role_check():
     authorize_caller(FUNCTION_KEY_CALLER, Settings(), dry_run=False)
 
 
-def test_easy_auth_setting_reads_the_platform_value():
-    assert Settings.from_environ({"WEBSITE_AUTH_ENABLED": "True"}).easy_auth_enabled is True
-    assert Settings.from_environ({"WEBSITE_AUTH_ENABLED": "false"}).easy_auth_enabled is False
-    assert Settings.from_environ({}).easy_auth_enabled is False
+@pytest.mark.parametrize(
+    ("environ", "required"),
+    [
+        ({"WEBSITE_AUTH_ENABLED": "True"}, True),  # what App Service injects
+        ({"WEBSITE_AUTH_ENABLED": "false"}, False),
+        ({}, False),
+        ({"REQUIRE_CALLER_ROLES": "true"}, True),  # set by the templates with authentication
+        ({"REQUIRE_CALLER_ROLES": "true", "WEBSITE_AUTH_ENABLED": "false"}, True),
+        ({"REQUIRE_CALLER_ROLES": "false", "WEBSITE_AUTH_ENABLED": "True"}, True),
+    ],
+)
+def test_either_setting_requires_caller_roles_and_neither_lifts_the_other(
+    environ: dict[str, str], required: bool
+):
+    assert Settings.from_environ(environ).caller_roles_required is required
