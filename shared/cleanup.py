@@ -31,8 +31,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from shared import audit
 from shared.audit import AuditEvent
 from shared.clock import Clock, utc_now
@@ -71,6 +69,7 @@ class RunSummary:
     queued: int = 0  # new resets the sweep accepted and queued
     already_requested: int = 0  # members whose reset of the day exists already
     refused: int = 0  # members refused: a limit now, or a protection by the worker
+    deferred: int = 0  # members not requested because the tenant's hourly cap was reached
     removed_from_group: int = 0  # removals this run finished for resets that succeeded
     redriven: int = 0  # stuck or retryably failed resets queued again
     gave_up: int = 0  # resets left failed: past the re-drive limit, or not re-drivable
@@ -82,22 +81,6 @@ class RunSummary:
         values["started_at"] = self.started_at.isoformat()
         values["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         return values
-
-
-def redrive_request(record: LedgerRecord) -> ResetRequest | None:
-    """The request again, from the ledger's copy, or None when it cannot be rebuilt exactly.
-
-    The ledger keeps the new phone number masked and never has a TAP to hand to anyone, so a
-    request with either cannot be re-run from there: it has to be submitted again.
-    """
-    stored = dict(record.request)
-    if stored.get("new_phone") or stored.get("temporary_access_pass"):
-        return None
-    stored.update(mode="async", dry_run=False)
-    try:
-        return ResetRequest.model_validate_json(json.dumps(stored))
-    except ValidationError:
-        return None
 
 
 class CleanupRun:
@@ -157,8 +140,16 @@ class CleanupRun:
             return
         members = await (await self._gateway()).group_user_members(group_id)
         self.summary.swept = len(members)
+        outstanding = await self._ledger.sweep_outstanding(
+            group_id, since=self.summary.started_at - timedelta(days=1)
+        )
         ticket = f"sweep-{self.summary.started_at:%Y-%m-%d}"
-        for member in members:
+        for n, member in enumerate(members):
+            if member.id.lower() in outstanding:
+                # Reset already requested and not over, or done and only the removal (or the
+                # group listing) lags behind: never a second reset for that.
+                self.summary.already_requested += 1
+                continue
             request = ResetRequest.model_validate_json(
                 json.dumps(
                     {
@@ -169,9 +160,14 @@ class CleanupRun:
                     }
                 )
             )
-            await self._accept(request, group_id)
+            if not await self._accept(request, group_id):
+                # The tenant's hourly cap is reached: the rest waits for a later run instead of
+                # leaving one refused row and one alert per member.
+                self.summary.deferred += len(members) - n - 1
+                return
 
-    async def _accept(self, request: ResetRequest, group_id: str) -> None:
+    async def _accept(self, request: ResetRequest, group_id: str) -> bool:
+        """Request one member's reset; False when the tenant's hourly cap stops the sweep."""
         try:
             record, created = await accept_reset(
                 self._ledger,
@@ -181,13 +177,13 @@ class CleanupRun:
                 settings=self._settings,
                 sweep_group_id=group_id,
             )
-        except LimitReachedError:
+        except LimitReachedError as exc:
             self.summary.refused += 1  # stays in the group; a later run tries again
-            return
+            return exc.limit != "tenant-hourly-cap"
         except IdempotencyConflictError:
             # Today's ticket for this user was used by a request that was not a sweep's.
             self.summary.already_requested += 1
-            return
+            return True
         if created:
             self.messages.append(
                 ResetMessage(reset_id=record.id, request=request).model_dump_json()
@@ -199,19 +195,36 @@ class CleanupRun:
         else:
             # Queued by an earlier or concurrent run; a lost message is the re-drive's job.
             self.summary.already_requested += 1
+        return True
 
     async def _redrive(self) -> None:
         stale_after = timedelta(seconds=self._settings.lease_seconds)
         for record in await self._ledger.redrive_candidates(stale_after):
-            request = redrive_request(record)
+            if not record.admitted:
+                await self._give_up(
+                    record,
+                    "its limits were never counted (the instance stopped in between), so it "
+                    "was never run: submit it again",
+                )
+                continue
+            request = record.stored_request()
             if (
                 request is None
                 and record.status is not ResetStatus.failed
                 and record.accepted_at > self._clock() - MESSAGE_TIME_TO_LIVE
             ):
                 continue  # only its own message can run it; that may still come
-            if request is None or record.redrives >= self._settings.redrive_max_attempts:
-                await self._give_up(record, request is None)
+            if request is None:
+                await self._give_up(
+                    record,
+                    "stopped, and cannot be re-run from the ledger (its new phone number or "
+                    "TAP is not kept): submit it again",
+                )
+                continue
+            if record.redrives >= self._settings.redrive_max_attempts:
+                await self._give_up(
+                    record, f"stopped after {record.redrives} re-drive(s) by scheduled runs"
+                )
                 continue
             if await self._ledger.mark_redriven(record):
                 message = ResetMessage(reset_id=record.id, request=request)
@@ -226,13 +239,7 @@ class CleanupRun:
                     extra={"reset_id": record.id, "redrives": record.redrives},
                 )
 
-    async def _give_up(self, record: LedgerRecord, not_rebuildable: bool) -> None:
-        reason = (
-            "stopped, and cannot be re-run from the ledger (its new phone number or TAP is "
-            "not kept): submit it again"
-            if not_rebuildable
-            else f"stopped after {record.redrives} re-drive(s) by scheduled runs"
-        )
+    async def _give_up(self, record: LedgerRecord, reason: str) -> None:
         if record.last_error:
             reason += f"; last error: {record.last_error}"
         if await self._ledger.give_up(record, reason):

@@ -39,6 +39,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
+from pydantic import ValidationError
 
 from shared.clock import Clock, utc_now
 from shared.identity import get_credential
@@ -56,6 +57,8 @@ RUN_PARTITION = "run"
 KIND_RUN = "cleanup-run"
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
+# A row younger than this may still be being counted by the instance that wrote it.
+ADMISSION_GRACE = timedelta(seconds=60)
 
 
 class ResetStatus(StrEnum):
@@ -127,6 +130,7 @@ class LedgerRecord:
     retryable: bool = False
     redrives: int = 0
     redriven_at: datetime | None = None
+    admitted: bool = True
     sweep_group_id: str | None = None
     group_removal: str | None = None
     etag: str | None = None
@@ -163,10 +167,27 @@ class LedgerRecord:
             retryable=bool(entity.get("Retryable", False)),
             redrives=int(entity.get("Redrives", 0)),
             redriven_at=entity.get("RedrivenAt"),
+            admitted=bool(entity.get("Admitted", True)),
             sweep_group_id=entity.get("SweepGroupId"),
             group_removal=entity.get("GroupRemoval"),
             etag=entity.metadata.get("etag"),
         )
+
+    def stored_request(self) -> ResetRequest | None:
+        """The request again, from the ledger's copy, or None when it cannot be rebuilt exactly.
+
+        The ledger keeps a new phone number masked and never has a TAP to hand to anyone, so a
+        request with either cannot be re-run from here: only its own message, or a new
+        submission, can run it.
+        """
+        stored = dict(self.request)
+        if stored.get("new_phone") or stored.get("temporary_access_pass"):
+            return None
+        stored.update(mode="async", dry_run=False)
+        try:
+            return ResetRequest.model_validate_json(json.dumps(stored))
+        except ValidationError:
+            return None
 
     def lease_live(self, now: datetime) -> bool:
         return (
@@ -265,8 +286,10 @@ class Ledger:
         """Record a request; return its row and whether this call created it.
 
         With ``claim_for`` the row is created already ``running`` under that owner's lease (a
-        synchronous request runs in the invocation that accepted it). With ``limits`` a new row
-        that would pass one is finished ``refused`` and ``LimitReachedError`` raised.
+        synchronous request runs in the invocation that accepted it). With ``limits`` the row is
+        created not yet *admitted*, counted, and then admitted, or finished ``refused`` with
+        ``LimitReachedError`` raised. A row whose count never finished (the instance died in
+        between) is counted by the next submission of the same request, and is never run.
         """
         now = self._clock()
         fingerprint = request_fingerprint(request)
@@ -284,6 +307,7 @@ class Ledger:
             "Fingerprint": fingerprint,
             "Kind": KIND_RESET,
             "TargetKey": request.user.lower(),
+            "Admitted": limits is None,
         }
         if sweep_group_id is not None:
             entity.update(SweepGroupId=sweep_group_id, GroupRemoval="pending")
@@ -309,42 +333,83 @@ class Ledger:
             "Fingerprint": fingerprint,
             "AcceptedAt": now,
         }
+        for _ in range(3):
+            try:
+                await self._table.submit_transaction([("create", entity), ("create", index)])
+            except (TableTransactionError, ResourceExistsError):
+                existing = await self._existing(index_key, fingerprint)
+                if existing is None:
+                    continue  # the entry went away meanwhile (a refusal, retention): again
+                if (
+                    limits is not None
+                    and not existing.admitted
+                    and not existing.status.finished
+                    and existing.accepted_at < self._clock() - ADMISSION_GRACE
+                ):
+                    existing = await self._admit_replayed(existing, limits, index_key)
+                return existing, False
+            record = await self.get(reset_id)
+            assert record is not None
+            if limits is not None:
+                await self._admit(record, limits, index_key)
+            return record, True
+        raise RuntimeError(f"reset {reset_id} could not be recorded: its entry kept changing")
+
+    async def _admit(self, record: LedgerRecord, limits: Limits, index_key: str) -> None:
+        await self._enforce(record, limits, index_key)
         try:
-            await self._table.submit_transaction([("create", entity), ("create", index)])
-        except (TableTransactionError, ResourceExistsError):
-            existing = await self._existing(index_key, fingerprint)
-            if existing is None:
+            await self._owned_write(record, {"Admitted": True})
+        except LeaseLostError:
+            # A replay of a count it thought abandoned decided first: go with its decision.
+            fresh = await self.get(record.id)
+            if fresh is None or fresh.status is ResetStatus.refused or not fresh.admitted:
                 raise
-            return existing, False
-        record = await self.get(reset_id)
-        assert record is not None
-        if limits is not None:
-            await self._enforce(record, limits, index_key)
-        return record, True
+            record.etag, record.status = fresh.etag, fresh.status
+        record.admitted = True
+
+    async def _admit_replayed(
+        self, record: LedgerRecord, limits: Limits, index_key: str
+    ) -> LedgerRecord:
+        """Finish the count a first submission did not get to (another replay may be doing
+        the same; whichever writes first decides)."""
+        try:
+            await self._admit(record, limits, index_key)
+        except LeaseLostError:
+            fresh = await self.get(record.id)
+            return fresh if fresh is not None else record
+        return record
 
     async def _enforce(self, record: LedgerRecord, limits: Limits, index_key: str) -> None:
-        """Refuse ``record`` if it passes a limit, counting every reset not refused that was
-        accepted in the window up to and including it.
+        """Refuse ``record`` if it passes a limit, counting every reset in the window that is
+        not refused, its own row included.
 
-        Counting only rows accepted before this one (ordered by time, then id) gives instances
-        that accept at the same moment one shared order: the earlier request goes through, the
-        later is refused, and neither depends on which instance counted first.
+        Every row present is counted, whichever was accepted first: two instances accepting at
+        the same moment each see the other's row (each wrote its own before counting), so they
+        may both refuse, but they can never both go through past the limit.
         """
-        rows = [
+        rows: list[Mapping[str, Any]] = [
             row
             async for row in self._table.query_entities(
-                "PartitionKey eq @pk and Kind eq @kind and AcceptedAt ge @since",
-                parameters={"pk": PARTITION, "kind": KIND_RESET, "since": record.accepted_at - DAY},
-                select=["RowKey", "AcceptedAt", "Status", "TargetKey", "UserId", "TargetUpn"],
+                "PartitionKey eq @pk and Kind eq @kind and AcceptedAt ge @since "
+                "and Status ne @refused",
+                parameters={
+                    "pk": PARTITION,
+                    "kind": KIND_RESET,
+                    "since": record.accepted_at - DAY,
+                    "refused": str(ResetStatus.refused),
+                },
+                select=["RowKey", "AcceptedAt", "TargetKey", "UserId", "TargetUpn"],
             )
         ]
-        mine = (record.accepted_at, record.id)
-        counted = sorted(
-            (row["AcceptedAt"], row["RowKey"], row)
-            for row in rows
-            if row.get("Status") != ResetStatus.refused
-            and (row["AcceptedAt"], row["RowKey"]) <= mine
-        )
+        if record.id not in {row["RowKey"] for row in rows}:
+            rows.append(
+                {
+                    "RowKey": record.id,
+                    "AcceptedAt": record.accepted_at,
+                    "TargetKey": record.target.lower(),
+                }
+            )
+        counted = sorted((row["AcceptedAt"], row["RowKey"], row) for row in rows)
         in_hour = [c for c in counted if c[0] > record.accepted_at - HOUR]
         key = record.target.lower()
         same_user = [
@@ -379,6 +444,8 @@ class Ledger:
         raise LimitReachedError(limit, detail, retry_after, record)
 
     async def _existing(self, index_key: str, fingerprint: str) -> LedgerRecord | None:
+        """The reset an idempotency entry points to; None when there is no entry, or only one
+        whose reset is gone (retention stopped half-way), which is then removed."""
         try:
             index = await self._table.get_entity(PARTITION, index_key)
         except ResourceNotFoundError:
@@ -387,7 +454,16 @@ class Ledger:
             raise IdempotencyConflictError(
                 "this idempotency key (or ticket and user) was used for a different request"
             )
-        return await self.get(index["ResetId"])
+        record = await self.get(index["ResetId"])
+        if record is None:
+            with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+                await self._table.delete_entity(
+                    PARTITION,
+                    index_key,
+                    etag=index.metadata.get("etag"),
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        return record
 
     async def claim(self, reset_id: str, owner: str, lease_seconds: int) -> LedgerRecord:
         """Make ``owner`` the one worker running this reset, or say why not.
@@ -575,6 +651,23 @@ class Ledger:
             return False
         return True
 
+    async def sweep_outstanding(self, group_id: str, since: datetime) -> set[str]:
+        """Users (object ids) a sweep of this group must not request again yet: their sweep
+        reset is pending, may still be re-driven, or succeeded since ``since`` or without its
+        group removal done (the group listing may lag, or the removal keeps failing)."""
+        rows = await self._resets(
+            "SweepGroupId eq @group and (Status eq 'accepted' or Status eq 'running' "
+            "or Status eq 'succeeded' or (Status eq 'failed' and Retryable eq true))",
+            group=group_id,
+        )
+        return {
+            (r.user_id or r.target).lower()
+            for r in rows
+            if r.status is not ResetStatus.succeeded
+            or r.group_removal != "done"
+            or (r.finished_at is not None and r.finished_at >= since)
+        }
+
     async def pending_group_removals(self, group_id: str) -> list[LedgerRecord]:
         """Succeeded sweep resets whose user could not be removed from the group."""
         return await self._resets(
@@ -617,11 +710,18 @@ class Ledger:
                 for row in rows
                 if row.get("Status") and not ResetStatus(row["Status"]).finished
             }
-            for row in rows:
+            # Idempotency entries before their resets: an entry never outlives its reset.
+            for row in sorted(rows, key=lambda r: r.get("Status") is not None):
                 if row["RowKey"] in pending or row.get("ResetId") in pending:
                     continue  # a pending reset keeps its row and its idempotency entry
-                with contextlib.suppress(ResourceNotFoundError):
-                    await self._table.delete_entity(partition, row["RowKey"])
+                # Only as read: a row another run re-drove meanwhile is not pending any more.
+                with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+                    await self._table.delete_entity(
+                        partition,
+                        row["RowKey"],
+                        etag=row.metadata.get("etag"),
+                        match_condition=MatchConditions.IfNotModified,
+                    )
                     deleted += 1
         return deleted
 

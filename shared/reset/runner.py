@@ -73,9 +73,9 @@ async def run_claimed(
         if retry_transient and exc.transient:
             await _release(ledger, record, record.outcome, str(exc))
             raise RetryLaterError(str(exc)) from exc
-        await ledger.finish(
-            record, ResetStatus.failed, record.outcome, str(exc), retryable=exc.transient
-        )
+        # Not retryable: a synchronous caller was told it failed and may submit it again; an
+        # asynchronous reset only gets here for errors another attempt would meet as well.
+        await ledger.finish(record, ResetStatus.failed, record.outcome, str(exc))
         emit_record(AuditEvent.failed, record)
         raise
     if outcome.status is OutcomeStatus.failed and outcome.retryable and retry_transient:
@@ -90,7 +90,6 @@ async def run_claimed(
         ResetStatus.succeeded if succeeded else ResetStatus.failed,
         outcome,
         outcome.detail,
-        retryable=outcome.retryable,
         group_removal=removal,
     )
     emit_record(AuditEvent.executed if succeeded else AuditEvent.failed, record)

@@ -226,8 +226,16 @@ def _authorized_request(req: func.HttpRequest, reset_id: str) -> tuple[ResetRequ
         request = parse_reset_request(req)
         authorize_caller(caller, settings, dry_run=request.dry_run)
     except CallerRejectedError as exc:
-        _audit_request(AuditEvent.refused, request, reset_id, caller, "refused", detail=exc.detail)
-        raise _caller_problem(exc) from None
+        problem = _caller_problem(exc)
+        _audit_request(
+            AuditEvent.refused,
+            request,
+            reset_id,
+            caller,
+            "refused",
+            detail=f"{problem.kind}: {exc.detail}",
+        )
+        raise problem from None
     return request, caller
 
 
@@ -296,10 +304,18 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
             claim_for=owner,
         )
     except IdempotencyConflictError as exc:
+        # A different request under a key already used: a client bug, or someone replaying.
+        _audit_request(
+            AuditEvent.refused,
+            request,
+            reset_id,
+            caller,
+            "refused",
+            detail=f"idempotency-key-reused: {exc}",
+        )
         raise Problem(422, "idempotency-key-reused", "Idempotency key reused", str(exc)) from None
     except LimitReachedError as exc:
         raise _limit_problem(exc) from None
-    message = ResetMessage(reset_id=record.id, request=request).model_dump_json()
     if not created:
         audit.emit_record(
             AuditEvent.accepted,
@@ -307,13 +323,15 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
             caller=caller.to_audit(),
             detail=f"replay of an earlier submission, which is {record.status}",
         )
-        if record.status == "accepted":
-            # The first submission may have been recorded but never queued: queue it again.
-            # Running it twice is harmless, the claim lets only one worker through.
-            queue.set(message)
+        stored = record.stored_request()
+        if record.status == "accepted" and record.admitted and stored is not None:
+            # The first submission may have been recorded but never queued: queue it again,
+            # as recorded (never the replay's own copy, whose phone number the ledger cannot
+            # compare). Running it twice is harmless, the claim lets only one worker through.
+            queue.set(ResetMessage(reset_id=record.id, request=stored).model_dump_json())
         return status_response(req, record, {"Idempotent-Replayed": "true"})
     if request.mode == "async":
-        queue.set(message)
+        queue.set(ResetMessage(reset_id=record.id, request=request).model_dump_json())
         audit.emit_record(AuditEvent.accepted, record)
         return status_response(req, record)
     try:

@@ -165,3 +165,17 @@ def test_audit_events_are_not_sampled_away():
     # And the audit logger is not filtered below Information.
     levels = host["logging"]["logLevel"]
     assert levels.get("Function", levels["default"]) in {"Trace", "Debug", "Information"}
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_refused_and_audited(
+    app_env: StorageNames, graph_emulator: GraphEmulator, caplog: pytest.LogCaptureFixture
+):
+    first, _ = await submit(BODY, {"Idempotency-Key": "k-1"})
+    other, _ = await submit({**BODY, "user": ADELE}, {"Idempotency-Key": "k-1"})
+
+    assert (first.status_code, other.status_code) == (202, 422)
+    accepted, refused = audit_events(caplog)
+    assert accepted["event"] == "accepted"
+    assert refused["event"] == "refused"
+    assert refused["target"] == ADELE
+    assert refused["detail"].startswith("idempotency-key-reused: ")

@@ -90,6 +90,7 @@ async def test_a_caller_without_a_role_is_a_403_and_audited(
     assert await ledger_rows(azurite, easy_auth) == []
     (event,) = audit_events(caplog)
     assert event["event"] == "refused"
+    assert event["detail"].startswith("caller-forbidden: ")  # what docs/security.md alerts on
     assert event["ticket_id"] == "CHG0001"
     assert event["target"] == ALEX
     assert event["caller"]["app_id"] == SERVICENOW

@@ -19,6 +19,8 @@ from azure.data.tables.aio import TableClient
 
 from emulator import Fault, GraphEmulator, Tenant
 from emulator.azurite import Azurite
+from shared.cleanup import CleanupRun
+from shared.graph.client import get_gateway
 from shared.ledger import PARTITION, RUN_PARTITION, Ledger, LedgerRecord, ResetStatus
 from shared.models import ResetMessage, ResetRequest
 from shared.settings import get_settings
@@ -26,6 +28,7 @@ from tests.support.app import handler
 from tests.support.bindings import Out, TimerStub
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
+from tests.support.http import submit
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
@@ -366,3 +369,72 @@ async def test_overlapping_runs_redrive_a_stuck_reset_once(
     queued = sorted(m.reset_id for m in [*first, *second])
     assert queued == [rid(n) for n in range(5)]
     assert [(await stored(Ledger(table), n)).redrives for n in range(5)] == [1] * 5
+
+
+async def test_a_user_whose_removal_keeps_failing_is_not_reset_again(
+    app_env: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+):
+    (member,) = add_members(tenant, reset_group, 1)
+    graph_emulator.faults.add(Fault(method="DELETE", path=r"/\$ref$", status=503, times=None))
+    await deliver(queue_host, app_env, await run_cleanup())
+    assert (await only_reset(table)).group_removal == "failed"
+
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    run = CleanupRun(
+        Ledger(table, clock=lambda: tomorrow), get_gateway, get_settings(), clock=lambda: tomorrow
+    )
+    await run.run()
+
+    assert run.messages == []  # the MFA reset is done; only the removal is outstanding
+    assert run.summary.already_requested == 1
+    assert tenant.members(reset_group) == [member]
+
+
+async def test_a_group_past_the_hourly_cap_defers_the_rest_with_one_refusal(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    settings(monkeypatch, RESETS_PER_HOUR="5")
+    add_members(tenant, reset_group, 30)
+
+    messages = await run_cleanup()
+
+    assert len(messages) == 5
+    refused = [e async for e in table.query_entities("Kind eq 'reset' and Status eq 'refused'")]
+    assert len(refused) == 1
+    latest = (await Ledger(table).runs(limit=1))[0]
+    assert (latest["queued"], latest["refused"], latest["deferred"]) == (5, 1, 24)
+
+
+async def test_a_synchronous_failure_is_not_run_later_behind_the_callers_back(
+    app_env: StorageNames, graph_emulator: GraphEmulator
+):
+    graph_emulator.faults.add(Fault(method="GET", path=r"/users/", status=503, times=None))
+    body = {"user": "alex.wilber@contoso.example", "ticket_id": "INC77", "requested_by": "desk"}
+    answer, _ = await submit({**body, "mode": "sync"})
+    assert answer.status_code == 502  # the caller is told; it may submit again
+    graph_emulator.faults.clear()
+
+    assert await run_cleanup() == []
+
+
+async def test_a_reset_whose_limits_were_never_counted_is_given_up_not_run(
+    app_env: StorageNames, table: TableClient
+):
+    await Ledger(table).ensure_table()
+    await Seeder(table).accepted(timedelta(hours=1), request("u@contoso.example", "U"), rid(1))
+    await Seeder(table).set(rid(1), Admitted=False)
+
+    assert await run_cleanup() == []
+    record = await stored(Ledger(table), 1)
+    assert record.status is ResetStatus.failed
+    assert "never counted" in str(record.last_error)
