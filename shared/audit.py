@@ -56,7 +56,7 @@ def _steps(outcome: Outcome | None) -> list[dict[str, Any]]:
             "method_type": str(s.method_type) if s.method_type else None,
             "method_id": s.method_id,
             "result": str(s.result),
-            "graph_request_id": s.error.request_id if s.error else None,
+            "graph_request_id": s.error.request_id if s.error else s.request_id,
         }
         for s in outcome.steps
     ]

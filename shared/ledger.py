@@ -246,7 +246,8 @@ def _stopped(record: LedgerRecord, cutoff: datetime) -> bool:
 
 
 def _request_ids(outcome: Outcome) -> str:
-    ids = [s.error.request_id for s in outcome.steps if s.error and s.error.request_id]
+    found = (s.error.request_id if s.error else s.request_id for s in outcome.steps)
+    ids = [i for i in found if i]
     return ",".join(ids)
 
 

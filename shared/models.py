@@ -367,6 +367,9 @@ class Step(BaseModel):
     result: StepResult = StepResult.planned
     detail: str | None = None
     error: GraphErrorInfo | None = None
+    request_id: str | None = Field(
+        default=None, description="Graph's request-id of the call that did this step."
+    )
 
 
 class RegisteredMethod(BaseModel):

@@ -85,6 +85,7 @@ class DirectoryRoleRef:
 @dataclass(frozen=True)
 class CreatedPhone:
     id: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class CreatedTemporaryAccessPass:
     lifetime_minutes: int
     usable_once: bool
     starts_at: datetime | None
+    request_id: str | None = None
 
     def __repr__(self) -> str:  # the pass is a credential: keep it out of tracebacks
         return f"CreatedTemporaryAccessPass(id={self.id!r}, value='***')"
@@ -106,9 +108,10 @@ class Gateway(Protocol):
 
     async def list_methods(self, user_id: str) -> list[RegisteredMethod]: ...
 
-    async def delete_method(self, user_id: str, method: RegisteredMethod) -> None: ...
+    # Writes return Graph's request-id of the call (None if Graph sent none), for the audit trail.
+    async def delete_method(self, user_id: str, method: RegisteredMethod) -> str | None: ...
 
-    async def revoke_sessions(self, user_id: str) -> None: ...
+    async def revoke_sessions(self, user_id: str) -> str | None: ...
 
     async def directory_roles(self, user_id: str) -> list[DirectoryRoleRef]: ...
 

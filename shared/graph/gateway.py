@@ -18,6 +18,7 @@ import httpx
 from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_http.middleware.options import HeadersInspectionHandlerOption
 from msgraph.generated.groups.item.members.graph_user.graph_user_request_builder import (
     GraphUserRequestBuilder,
 )
@@ -282,32 +283,42 @@ class GraphGateway:
             raise
         return True
 
-    async def delete_method(self, user_id: str, method: RegisteredMethod) -> None:
+    async def delete_method(self, user_id: str, method: RegisteredMethod) -> str | None:
         if method.type is None:
             raise ValueError(f"{method.odata_type} has no delete endpoint in Graph v1.0")
         auth = self._client.users.by_user_id(user_id).authentication
-        await self._call(_item_builder(auth, method.type, method.id).delete, idempotent=True)
+        builder = _item_builder(auth, method.type, method.id)
+        seen, config = _response_headers()
+        await self._call(lambda: builder.delete(request_configuration=config), idempotent=True)
+        return _request_id(seen)
 
-    async def revoke_sessions(self, user_id: str) -> None:
+    async def revoke_sessions(self, user_id: str) -> str | None:
         builder = self._client.users.by_user_id(user_id).revoke_sign_in_sessions
+        seen, config = _response_headers()
         # Revoking twice is harmless: the second only moves the validity date a moment later.
-        response = await self._call(builder.post, idempotent=True)
+        response = await self._call(
+            lambda: builder.post(request_configuration=config), idempotent=True
+        )
         # Graph documents 204 but answers 200 {"value": true}; both are success, false is not.
         if response is not None and response.value is False:
             raise GraphError(200, "revokeNotConfirmed", "Graph answered value=false")
+        return _request_id(seen)
 
     async def add_phone(self, user_id: str, number: str, phone_type: PhoneType) -> CreatedPhone:
         body = PhoneAuthenticationMethod(
             phone_number=number, phone_type=AuthenticationPhoneType(phone_type.value)
         )
         builder = self._client.users.by_user_id(user_id).authentication.phone_methods
+        seen, config = _response_headers()
         try:
-            created = await self._call(lambda: builder.post(body), idempotent=False)
+            created = await self._call(
+                lambda: builder.post(body, request_configuration=config), idempotent=False
+            )
         except GraphError as exc:
             raise replace(exc, message=redact_phone_numbers(exc.message)) from None
         if created is None or not created.id:
             raise GraphError(200, "emptyResponse", "Graph returned no phone method")
-        return CreatedPhone(id=created.id)
+        return CreatedPhone(id=created.id, request_id=_request_id(seen))
 
     async def create_temporary_access_pass(
         self, user_id: str, lifetime_minutes: int, usable_once: bool
@@ -316,8 +327,10 @@ class GraphGateway:
             lifetime_in_minutes=lifetime_minutes, is_usable_once=usable_once
         )
         builder = self._client.users.by_user_id(user_id).authentication
+        seen, config = _response_headers()
         created = await self._call(
-            lambda: builder.temporary_access_pass_methods.post(body), idempotent=False
+            lambda: builder.temporary_access_pass_methods.post(body, request_configuration=config),
+            idempotent=False,
         )
         if created is None or not created.id or not created.temporary_access_pass:
             raise GraphError(200, "emptyResponse", "Graph returned no Temporary Access Pass")
@@ -327,7 +340,22 @@ class GraphGateway:
             lifetime_minutes=created.lifetime_in_minutes or lifetime_minutes,
             usable_once=bool(created.is_usable_once),
             starts_at=created.start_date_time,
+            request_id=_request_id(seen),
         )
+
+
+def _response_headers() -> tuple[HeadersInspectionHandlerOption, RequestConfiguration[Any]]:
+    """A request option that makes the SDK keep the response headers of this one call."""
+    option = HeadersInspectionHandlerOption(
+        inspect_request_headers=False, inspect_response_headers=True
+    )
+    return option, RequestConfiguration(options=[option])
+
+
+def _request_id(seen: HeadersInspectionHandlerOption) -> str | None:
+    """Graph's request-id of the call; several when the SDK retried it (429, 503)."""
+    ids = sorted(seen.response_headers.get("request-id"))
+    return ",".join(ids) or None
 
 
 def _graph_error(exc: Any) -> GraphError:

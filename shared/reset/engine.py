@@ -164,7 +164,7 @@ class _Run:
                 "result": str(step.result),
                 "graph_status": step.error.status if step.error else None,
                 "graph_code": step.error.code if step.error else None,
-                "graph_request_id": step.error.request_id if step.error else None,
+                "graph_request_id": step.error.request_id if step.error else step.request_id,
             },
         )
 
@@ -210,7 +210,7 @@ class _Run:
                     continue
                 method = by_id[step.method_id or ""]
                 try:
-                    await self.graph.delete_method(self.user_id, method)
+                    step.request_id = await self.graph.delete_method(self.user_id, method)
                 except GraphError as exc:
                     if exc.not_found:
                         step.result, step.error = StepResult.already_absent, None
@@ -246,7 +246,7 @@ class _Run:
         if self._skip_if_unavailable(step):
             return
         try:
-            await self.graph.revoke_sessions(self.user_id)
+            step.request_id = await self.graph.revoke_sessions(self.user_id)
         except GraphError as exc:
             self._fail(step, exc)
         else:
@@ -265,6 +265,7 @@ class _Run:
             self._fail(step, exc)
         else:
             step.result, step.method_id = StepResult.done, created.id
+            step.request_id = created.request_id
             self.added_ids.add(created.id)
         self._log(step)
 
@@ -281,6 +282,7 @@ class _Run:
             self._fail(step, exc)
         else:
             step.result, step.method_id = StepResult.done, tap.id
+            step.request_id = tap.request_id
             self.added_ids.add(tap.id)
             self.outcome.temporary_access_pass = IssuedTemporaryAccessPass(
                 value=SecretStr(tap.value),

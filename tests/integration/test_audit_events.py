@@ -93,7 +93,13 @@ async def test_a_failed_reset_is_an_error_with_graphs_request_ids(
     outcome = body_of(response)["outcome"]
     failed_steps = [s for s in outcome["steps"] if s["result"] == "failed"]
     assert failed_steps and all(s["error"]["request_id"] for s in failed_steps)
-    assert failed["graph_request_ids"] == [s["error"]["request_id"] for s in failed_steps]
+    # Every step Graph answered carries its request-id, failed or done, and they are the ids
+    # Graph gave those very calls.
+    answered = [s for s in failed["steps"] if s["result"] in ("done", "failed")]
+    assert failed["graph_request_ids"] == [s["graph_request_id"] for s in answered]
+    assert set(failed["graph_request_ids"]) <= {r.request_id for r in graph_emulator.writes()}
+    failed_ids = {s["error"]["request_id"] for s in failed_steps}
+    assert failed_ids <= set(failed["graph_request_ids"])
     assert {"action": "delete_method", "result": "failed"}.items() <= next(
         s for s in failed["steps"] if s["result"] == "failed"
     ).items()
