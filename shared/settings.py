@@ -181,7 +181,7 @@ class Settings(BaseModel):
     cleanup_schedule: str = Field(
         default="0 30 1 * * *",
         pattern=r"^\S+( \S+){5}$",
-        description="NCRONTAB schedule (six fields, UTC unless WEBSITE_TIME_ZONE) of the "
+        description="NCRONTAB schedule (six fields, in UTC) of the "
         "scheduled cleanup run. The timer binding reads it as %CLEANUP_SCHEDULE%, so the "
         "setting must exist.",
     )
