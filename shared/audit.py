@@ -76,6 +76,7 @@ def emit(
     level: int | None = None,
 ) -> dict[str, Any]:
     """Log the event; returns it (tests read what was written)."""
+    steps = _steps(outcome)
     payload: dict[str, Any] = {
         "event": str(event),
         "reset_id": reset_id,
@@ -85,10 +86,8 @@ def emit(
         "target": target,
         "user_id": outcome.user.id if outcome else None,
         "status": status,
-        "steps": _steps(outcome),
-        "graph_request_ids": [
-            s["graph_request_id"] for s in _steps(outcome) if s["graph_request_id"]
-        ],
+        "steps": steps,
+        "graph_request_ids": [s["graph_request_id"] for s in steps if s["graph_request_id"]],
         "detail": detail,
     }
     dimensions = {

@@ -745,18 +745,6 @@ class Ledger:
         )
         return key
 
-    async def runs(self, limit: int = 10) -> list[dict[str, Any]]:
-        """The latest run summaries, newest first."""
-        rows = self._table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": RUN_PARTITION}, results_per_page=limit
-        )
-        found: list[dict[str, Any]] = []
-        async for row in rows:
-            found.append(dict(row))
-            if len(found) >= limit:
-                break
-        return found
-
 
 _AZURITE = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
