@@ -19,15 +19,28 @@ from __future__ import annotations
 from .demo import demo_tenant
 from .faults import Fault
 from .server import GraphEmulator, RecordedRequest
-from .tenant import DirectoryRole, EligibleRole, Group, TapPolicy, Tenant, User
+from .tenant import (
+    AdministrativeUnit,
+    DirectoryRole,
+    EligibleRole,
+    Group,
+    GroupEligibility,
+    RoleAssignment,
+    TapPolicy,
+    Tenant,
+    User,
+)
 
 __all__ = [
+    "AdministrativeUnit",
     "DirectoryRole",
     "EligibleRole",
     "Fault",
     "GraphEmulator",
     "Group",
+    "GroupEligibility",
     "RecordedRequest",
+    "RoleAssignment",
     "TapPolicy",
     "Tenant",
     "User",

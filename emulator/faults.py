@@ -16,6 +16,9 @@ class Fault:
     requests inside a ``$batch`` the same form is used, so one pattern covers both).
     ``status=0`` means "no error status": the fault only delays (or drops) and the
     request is then handled normally, which is how a slow-but-successful call is scripted.
+    ``query``, when set, is a regex searched in the decoded query options as ``name=value``
+    pairs joined by ``&`` (e.g. ``principalId eq 'abc``), to fail one of several reads of the
+    same collection.
     """
 
     method: str | None = None
@@ -25,10 +28,13 @@ class Fault:
     times: int | None = 1
     drop: bool = False
     delay: float = 0.0
+    query: str | None = None
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _query_regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._regex = re.compile(self.path)
+        self._query_regex = re.compile(self.query) if self.query is not None else None
         if self.times is not None and self.times < 1:
             raise ValueError("times must be >= 1, or None for a permanent fault")
         if self.delay < 0:
@@ -36,8 +42,10 @@ class Fault:
         if self.status != 0 and not 100 <= self.status <= 599:
             raise ValueError(f"status {self.status} is not an HTTP status")
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: str = "") -> bool:
         if self.method is not None and self.method.upper() != method.upper():
+            return False
+        if self._query_regex is not None and self._query_regex.search(query) is None:
             return False
         return self._regex.search(path) is not None
 
@@ -64,11 +72,11 @@ class FaultList:
         with self._lock:
             self._entries.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, query: str = "") -> Fault | None:
         """Return the first fault matching the request and consume one use of it."""
         with self._lock:
             for index, entry in enumerate(self._entries):
-                if not entry.fault.matches(method, path):
+                if not entry.fault.matches(method, path, query):
                     continue
                 if entry.remaining is not None:
                     entry.remaining -= 1

@@ -25,7 +25,6 @@ from ._common import (
     utcnow,
 )
 from .tenant import (
-    BUILTIN_ROLE_TEMPLATES,
     COLLECTION_KINDS,
     PHONE_TYPES,
     USER_DEFAULT_PROPERTIES,
@@ -34,17 +33,18 @@ from .tenant import (
     EligibleRole,
     Group,
     Method,
+    RoleAssignment,
     Tenant,
     User,
     new_tap_value,
     password_method_json,
-    stable_guid,
 )
 
 PHONE_NUMBER_RE = re.compile(r"^\+\d{1,3} \d{1,14}(x\d{1,10})?$")
 MAX_BATCH = 20
 DEFAULT_PAGE = 100
 MAX_PAGE = 999
+MAX_EXPANDED = 20
 
 _PAREN_KEY = re.compile(r"^(users|groups)\((.*)\)$", re.DOTALL)
 _RAW_PAREN_KEY = re.compile(
@@ -437,6 +437,8 @@ class GraphService:
                 _fail(400, "Request_BadRequest", f"Invalid object identifier '{raw_key}'.")
         elif head == "roleManagement":
             return self._role_management(call, decoded[1:])
+        elif head == "identityGovernance":
+            return self._privileged_access(call, decoded[1:])
         else:
             _segment_not_found(head)
         if collection == "users":
@@ -474,22 +476,41 @@ class GraphService:
         raw_filter = _query(call, "filter")
         if raw_filter:
             for prop, value in _parse_filter(raw_filter):
-                if prop.lower() not in ("id", "displayname") or not isinstance(value, str):
+                name = prop.lower()
+                if name == "isassignabletorole" and isinstance(value, bool):
+                    groups = [g for g in groups if g.role_assignable is value]
+                    continue
+                if name not in ("id", "displayname") or not isinstance(value, str):
                     _fail(
                         400,
                         "Request_UnsupportedQuery",
                         f"Unsupported or invalid query filter clause specified for property "
                         f"'{prop}' of resource 'Group'.",
                     )
-                attr = "id" if prop.lower() == "id" else "display_name"
+                attr = "id" if name == "id" else "display_name"
                 groups = [g for g in groups if str(getattr(g, attr)).lower() == value.lower()]
         select = _select(call)
         names = _canonical(select, _GROUP_SELECTABLE, "group") if select else None
+        expand_owners = self._expand_owners(call)
         items = []
         for group in groups:
             full = group.to_json()
-            items.append({k: full[k] for k in names} | {"id": group.id} if names else full)
+            item = {k: full[k] for k in names} | {"id": group.id} if names else full
+            if expand_owners:
+                # Graph expands at most 20 related objects; the rest needs /owners itself.
+                owners = [self.tenant._users[o] for o in group.owners[:MAX_EXPANDED]]
+                item["owners"] = [self._object_json(o, ["id"]) for o in owners]
+            items.append(item)
         return self._page(call, items, f"{self.base_url}/$metadata#groups")
+
+    @staticmethod
+    def _expand_owners(call: GraphCall) -> bool:
+        expand = (_query(call, "expand") or "").strip()
+        if not expand:
+            return False
+        if re.fullmatch(r"owners(\(\$select=id\))?", expand, re.IGNORECASE) is None:
+            _fail(400, "BadRequest", f"Parsing OData Select and Expand failed: '{expand}'.")
+        return True
 
     @staticmethod
     def _filter_users(users: list[User], clauses: list[tuple[str, str | bool]]) -> list[User]:
@@ -591,6 +612,8 @@ class GraphService:
 
     def _user_json(self, user: User, select: list[str] | None) -> dict[str, Any]:
         full = user.to_json()
+        # Returned only on $select, like Graph; derived from the restricted units' members.
+        full["isManagementRestricted"] = self.tenant.management_restricted(user.id)
         if select is None:
             return {name: full[name] for name in USER_DEFAULT_PROPERTIES}
         out: dict[str, Any] = {"id": user.id}
@@ -880,6 +903,12 @@ class GraphService:
             case [("members" | "transitiveMembers") as relation]:
                 _allow(call, "GET")
                 return self._list_members(call, self._find_group(key, raw_key), relation, None)
+            case ["owners"]:
+                _allow(call, "GET")
+                group = self._find_group(key, raw_key)
+                select = _select(call)
+                owners = [self._object_json(self.tenant._users[o], select) for o in group.owners]
+                return self._page(call, owners, f"{self.base_url}/$metadata#directoryObjects")
             case [("members" | "transitiveMembers") as relation, second] if _cast_name(second):
                 cast = _cast_name(second)
                 if cast not in ("user", "group") and cast not in _EMPTY_CAST_TYPES:
@@ -910,7 +939,7 @@ class GraphService:
                 member = self._directory_object(member_id.lower())
                 return GraphResult(200, self._object_json(member, _select(call)))
             case _:
-                known = {"members", "transitiveMembers", "$ref"}
+                known = {"members", "transitiveMembers", "owners", "$ref"}
                 _segment_not_found(next((s for s in rest if s not in known), rest[-1]))
 
     def _directory_object(self, object_id: str) -> User | Group:
@@ -1002,16 +1031,61 @@ class GraphService:
                 _allow(call, "GET")
                 clauses = self._required_filter(call)
                 assignments = [
-                    self._assignment_json(role, principal, call)
-                    for role in self.tenant._roles.values()
-                    for principal in role.members
-                    if self._matches(clauses, principal, role.role_template_id)
+                    self._assignment_json(a, call)
+                    for a in self.tenant._assignments
+                    if self._matches(clauses, a.principal_id, a.role_definition_id)
                 ]
                 context = f"{self.base_url}/$metadata#roleManagement/directory/roleAssignments"
                 return self._page(call, assignments, context)
             case _:
                 known = {"directory"}
                 _segment_not_found(next((s for s in rest if s not in known), "roleManagement"))
+
+    def _privileged_access(self, call: GraphCall, rest: list[str]) -> GraphResult:
+        """PIM for Groups eligibilities; Graph requires a filter on principalId or groupId."""
+        if rest != ["privilegedAccess", "group", "eligibilityScheduleInstances"]:
+            _segment_not_found(next((s for s in rest if s != "privilegedAccess"), "group"))
+        _allow(call, "GET")
+        raw = _query(call, "filter")
+        clauses = _parse_filter(raw) if raw else []
+        if (
+            not clauses
+            or any(
+                p not in ("principalId", "groupId", "accessId") or not isinstance(v, str)
+                for p, v in clauses
+            )
+            or not {p for p, _ in clauses} & {"principalId", "groupId"}
+        ):
+            _fail(
+                400,
+                "BadRequest",
+                "The request requires a $filter on principalId or groupId.",
+            )
+        items = []
+        for entry in self.tenant._group_eligible:
+            actual = {
+                "principalId": entry.principal_id,
+                "groupId": entry.group_id,
+                "accessId": entry.access_id,
+            }
+            if all(actual[p].lower() == str(v).lower() for p, v in clauses):
+                items.append(
+                    {
+                        "id": entry.id,
+                        "accessId": entry.access_id,
+                        "groupId": entry.group_id,
+                        "principalId": entry.principal_id,
+                        "memberType": "direct",
+                        "startDateTime": entry.start,
+                        "endDateTime": None,
+                        "eligibilityScheduleId": entry.id,
+                    }
+                )
+        context = (
+            f"{self.base_url}/$metadata#identityGovernance/privilegedAccess/group/"
+            "eligibilityScheduleInstances"
+        )
+        return self._page(call, items, context)
 
     @staticmethod
     def _required_filter(call: GraphCall) -> list[tuple[str, str | bool]]:
@@ -1034,12 +1108,12 @@ class GraphService:
         return all(actual[p].lower() == str(v).lower() for p, v in clauses)
 
     @staticmethod
-    def _role_definition(definition_id: str, display_name: str) -> dict[str, Any]:
+    def _role_definition(definition_id: str, display_name: str, built_in: bool) -> dict[str, Any]:
         return {
             "id": definition_id,
             "displayName": display_name,
             "templateId": definition_id,
-            "isBuiltIn": definition_id in BUILTIN_ROLE_TEMPLATES.values(),
+            "isBuiltIn": built_in,
             "isEnabled": True,
         }
 
@@ -1052,7 +1126,7 @@ class GraphService:
             "id": entry.id,
             "principalId": entry.principal_id,
             "roleDefinitionId": entry.role_definition_id,
-            "directoryScopeId": "/",
+            "directoryScopeId": entry.directory_scope_id,
             "appScopeId": None,
             "startDateTime": entry.start,
             "endDateTime": None,
@@ -1061,21 +1135,21 @@ class GraphService:
         }
         if self._expand_definition(call):
             out["roleDefinition"] = self._role_definition(
-                entry.role_definition_id, entry.display_name
+                entry.role_definition_id, entry.display_name, entry.built_in
             )
         return out
 
-    def _assignment_json(
-        self, role: DirectoryRole, principal: str, call: GraphCall
-    ) -> dict[str, Any]:
+    def _assignment_json(self, assignment: RoleAssignment, call: GraphCall) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "id": stable_guid(self.tenant.domain, "assignment", role.role_template_id, principal),
-            "principalId": principal,
-            "roleDefinitionId": role.role_template_id,
-            "directoryScopeId": "/",
+            "id": assignment.id,
+            "principalId": assignment.principal_id,
+            "roleDefinitionId": assignment.role_definition_id,
+            "directoryScopeId": assignment.directory_scope_id,
             "appScopeId": None,
             "condition": None,
         }
         if self._expand_definition(call):
-            out["roleDefinition"] = self._role_definition(role.role_template_id, role.display_name)
+            out["roleDefinition"] = self._role_definition(
+                assignment.role_definition_id, assignment.display_name, assignment.built_in
+            )
         return out

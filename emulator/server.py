@@ -498,7 +498,8 @@ class GraphEmulator:
             slot.record = replace(slot.record, status=status)
 
     def _apply_fault(self, call: GraphCall) -> GraphResult | None:
-        fault: Fault | None = self.faults.take(call.method, call.path)
+        query = "&".join(f"{k}={v}" for k, v in call.query.items())
+        fault: Fault | None = self.faults.take(call.method, call.path, query)
         if fault is None:
             return None
         if fault.delay:

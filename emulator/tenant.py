@@ -253,6 +253,7 @@ USER_PROPERTIES: tuple[str, ...] = (
     "faxNumber",
     "identities",
     "imAddresses",
+    "isManagementRestricted",
     "lastPasswordChangeDateTime",
     "mailNickname",
     "onPremisesDistinguishedName",
@@ -284,6 +285,7 @@ class Group:
     role_assignable: bool = False
     description: str | None = None
     members: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -322,6 +324,19 @@ class DirectoryRole:
 
 
 @dataclass
+class RoleAssignment:
+    """An active role assignment as ``roleManagement/directory/roleAssignments`` lists it: at
+    tenant scope (``/``) or an administrative unit's, for a built-in or a custom role."""
+
+    id: str
+    principal_id: str
+    display_name: str
+    role_definition_id: str
+    directory_scope_id: str = "/"
+    built_in: bool = True
+
+
+@dataclass
 class EligibleRole:
     """A PIM eligibility: the principal may activate the role but does not hold it now."""
 
@@ -330,6 +345,27 @@ class EligibleRole:
     display_name: str
     role_definition_id: str
     start: str = "2024-01-01T00:00:00Z"
+    directory_scope_id: str = "/"
+    built_in: bool = True
+
+
+@dataclass
+class GroupEligibility:
+    """PIM for Groups: the principal may activate membership or ownership of the group."""
+
+    id: str
+    principal_id: str
+    group_id: str
+    access_id: str  # "member" or "owner"
+    start: str = "2024-01-01T00:00:00Z"
+
+
+@dataclass
+class AdministrativeUnit:
+    id: str
+    display_name: str
+    restricted: bool = False
+    members: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -374,6 +410,9 @@ class Tenant:
         self._groups: dict[str, Group] = {}
         self._roles: dict[str, DirectoryRole] = {}  # by role template id
         self._eligible: list[EligibleRole] = []
+        self._assignments: list[RoleAssignment] = []
+        self._group_eligible: list[GroupEligibility] = []
+        self._units: dict[str, AdministrativeUnit] = {}
 
     # -- users -----------------------------------------------------------------------------
 
@@ -606,42 +645,157 @@ class Tenant:
                 raise KeyError(f"no such group: {group_id}")
             return list(group.members)
 
+    def _require_principal(self, principal_id: str) -> str:
+        pid = principal_id.lower()
+        if pid not in self._users and pid not in self._groups:
+            raise KeyError(f"no such user or group: {principal_id}")
+        return pid
+
     def add_directory_role(
-        self, principal_id: str, display_name: str, *, role_template_id: str | None = None
+        self,
+        principal_id: str,
+        display_name: str,
+        *,
+        role_template_id: str | None = None,
+        directory_scope_id: str = "/",
     ) -> DirectoryRole:
-        """Give a user or group an active role assignment (activating the role if needed)."""
+        """Give a user or group an active built-in role assignment.
+
+        At tenant scope the role is also activated as a ``directoryRole`` with the principal as
+        a member (what ``memberOf`` lists); at an administrative unit's scope
+        (``/administrativeUnits/{id}``) it appears only among the role assignments, as in Graph.
+        """
         template = (role_template_id or BUILTIN_ROLE_TEMPLATES.get(display_name) or "").lower()
         if not template:
             raise ValueError(f"unknown role {display_name!r}: pass role_template_id=")
         with self.lock:
-            pid = principal_id.lower()
-            if pid not in self._users and pid not in self._groups:
-                raise KeyError(f"no such user or group: {principal_id}")
+            pid = self._require_principal(principal_id)
+            self._add_assignment(pid, display_name, template, directory_scope_id, built_in=True)
             role = self._roles.get(template)
             if role is None:
                 role = DirectoryRole(
                     stable_guid(self.domain, "role", template), display_name, template
                 )
                 self._roles[template] = role
-            if pid not in role.members:
+            if directory_scope_id == "/" and pid not in role.members:
                 role.members.append(pid)
             return role
 
+    def add_custom_role_assignment(
+        self,
+        principal_id: str,
+        display_name: str,
+        *,
+        role_definition_id: str | None = None,
+        directory_scope_id: str = "/",
+    ) -> RoleAssignment:
+        """An active assignment of a custom role: never a ``directoryRole`` object."""
+        custom_id = role_definition_id or stable_guid(self.domain, "custom", display_name)
+        definition = custom_id.lower()
+        with self.lock:
+            pid = self._require_principal(principal_id)
+            return self._add_assignment(
+                pid, display_name, definition, directory_scope_id, built_in=False
+            )
+
+    def _add_assignment(
+        self, pid: str, name: str, definition: str, scope: str, *, built_in: bool
+    ) -> RoleAssignment:
+        self._check_scope(scope)
+        assignment = RoleAssignment(
+            stable_guid(self.domain, "assignment", definition, pid, scope),
+            pid,
+            name,
+            definition,
+            scope,
+            built_in,
+        )
+        if assignment not in self._assignments:
+            self._assignments.append(assignment)
+        return assignment
+
+    def _check_scope(self, scope: str) -> None:
+        if scope == "/":
+            return
+        prefix = "/administrativeUnits/"
+        if not scope.startswith(prefix) or scope[len(prefix) :].lower() not in self._units:
+            raise ValueError(f"directory scope must be '/' or an administrative unit's: {scope}")
+
     def add_eligible_role(
-        self, principal_id: str, display_name: str, *, role_definition_id: str | None = None
+        self,
+        principal_id: str,
+        display_name: str,
+        *,
+        role_definition_id: str | None = None,
+        directory_scope_id: str = "/",
     ) -> EligibleRole:
-        definition = (role_definition_id or BUILTIN_ROLE_TEMPLATES.get(display_name) or "").lower()
+        builtin = BUILTIN_ROLE_TEMPLATES.get(display_name)
+        definition = (role_definition_id or builtin or "").lower()
         if not definition:
             raise ValueError(f"unknown role {display_name!r}: pass role_definition_id=")
         with self.lock:
-            pid = principal_id.lower()
-            if pid not in self._users and pid not in self._groups:
-                raise KeyError(f"no such user or group: {principal_id}")
+            pid = self._require_principal(principal_id)
+            self._check_scope(directory_scope_id)
             entry = EligibleRole(
-                stable_guid(self.domain, "eligible", pid, definition), pid, display_name, definition
+                stable_guid(self.domain, "eligible", pid, definition, directory_scope_id),
+                pid,
+                display_name,
+                definition,
+                directory_scope_id=directory_scope_id,
+                built_in=definition in BUILTIN_ROLE_TEMPLATES.values(),
             )
             self._eligible.append(entry)
             return entry
+
+    def add_group_eligibility(
+        self, principal_id: str, group_id: str, *, access: str = "member"
+    ) -> GroupEligibility:
+        """PIM for Groups: ``principal_id`` may activate membership or ownership of the group."""
+        if access not in ("member", "owner"):
+            raise ValueError("access must be 'member' or 'owner'")
+        with self.lock:
+            pid = self._require_principal(principal_id)
+            gid = group_id.lower()
+            if gid not in self._groups:
+                raise KeyError(f"no such group: {group_id}")
+            entry = GroupEligibility(
+                stable_guid(self.domain, "group-eligible", pid, gid, access), pid, gid, access
+            )
+            self._group_eligible.append(entry)
+            return entry
+
+    def add_owner(self, group_id: str, user_id: str) -> None:
+        with self.lock:
+            group = self._groups.get(group_id.lower())
+            if group is None:
+                raise KeyError(f"no such group: {group_id}")
+            uid = self._require_user(user_id).id
+            if uid not in group.owners:
+                group.owners.append(uid)
+
+    def add_administrative_unit(
+        self, display_name: str, *, restricted: bool = False, id: str | None = None
+    ) -> AdministrativeUnit:
+        """An administrative unit; ``restricted`` makes it a restricted management unit."""
+        uid = (id or stable_guid(self.domain, "unit", display_name)).lower()
+        with self.lock:
+            unit = AdministrativeUnit(uid, display_name, restricted)
+            self._units[uid] = unit
+            return unit
+
+    def add_unit_member(self, unit_id: str, user_id: str) -> None:
+        with self.lock:
+            unit = self._units.get(unit_id.lower())
+            if unit is None:
+                raise KeyError(f"no such administrative unit: {unit_id}")
+            uid = self._require_user(user_id).id
+            if uid not in unit.members:
+                unit.members.append(uid)
+
+    def management_restricted(self, user_id: str) -> bool:
+        """``isManagementRestricted``: a member of at least one restricted management unit."""
+        with self.lock:
+            return any(u.restricted and user_id.lower() in u.members for u in self._units.values())
 
     def transitive_groups(self, object_id: str) -> list[Group]:
         """Groups the object belongs to directly or through nesting, nearest first."""

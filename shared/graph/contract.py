@@ -54,6 +54,25 @@ class GraphError(Exception):
         )
 
 
+@dataclass
+class ProtectionReadError(GraphError):
+    """A read the protection check needs failed: the check fails closed, nothing is written.
+
+    Still a ``GraphError``, so every path that handles Graph failures (retry when transient,
+    record the failure) handles it too; ``read`` and ``permission`` tell the admin what to fix.
+    """
+
+    read: str = ""
+    permission: str = ""
+
+    def __post_init__(self) -> None:
+        Exception.__init__(
+            self,
+            f"could not read {self.read} for the protection check "
+            f"(Graph {self.status or 'no response'} {self.code}: {self.message})",
+        )
+
+
 class UserNotFoundError(Exception):
     """Graph has no user with this key (404 on the user itself)."""
 
@@ -70,6 +89,9 @@ class DirectoryUser:
     user_type: str | None
     account_enabled: bool | None
     display_name: str | None
+    # Member of a restricted management administrative unit: Entra lets only administrators
+    # scoped to that unit change the account (None: Graph did not say).
+    management_restricted: bool | None = None
 
     @property
     def is_guest(self) -> bool:
@@ -77,9 +99,39 @@ class DirectoryUser:
 
 
 @dataclass(frozen=True)
-class DirectoryRoleRef:
+class RoleGrant:
+    """A directory role a principal holds (active assignment) or may activate (PIM
+    eligibility), at tenant scope (``/``) or an administrative unit's; built-in or custom."""
+
+    principal_id: str
+    role_definition_id: str
     template_id: str
     name: str
+    directory_scope_id: str
+
+    @property
+    def scope_text(self) -> str:
+        if self.directory_scope_id in ("", "/"):
+            return ""
+        return f" (scope {self.directory_scope_id})"
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """A group as the protection check sees it; ``owner_ids`` only where they were read."""
+
+    id: str
+    name: str
+    role_assignable: bool
+    owner_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class GroupEligibility:
+    """PIM for Groups: the principal may activate ``access`` (member or owner) of the group."""
+
+    group_id: str
+    access: str
 
 
 @dataclass(frozen=True)
@@ -113,11 +165,18 @@ class Gateway(Protocol):
 
     async def revoke_sessions(self, user_id: str) -> str | None: ...
 
-    async def directory_roles(self, user_id: str) -> list[DirectoryRoleRef]: ...
+    # Reads of the protection check (shared.guards.targets).
+    async def role_assignments(self, principal_id: str) -> list[RoleGrant]: ...
 
-    async def eligible_role_ids(self, user_id: str) -> set[str]: ...
+    async def role_eligibilities(self, principal_id: str) -> list[RoleGrant]: ...
 
-    async def group_ids(self, user_id: str) -> set[str]: ...
+    async def member_groups(self, user_id: str) -> list[GroupRef]: ...
+
+    async def group_eligibilities(self, principal_id: str) -> list[GroupEligibility]: ...
+
+    async def role_assignable_groups(self) -> list[GroupRef]: ...
+
+    async def group_owner_ids(self, group_id: str) -> frozenset[str]: ...
 
     async def add_phone(self, user_id: str, number: str, phone_type: PhoneType) -> CreatedPhone: ...
 

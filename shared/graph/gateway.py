@@ -8,6 +8,7 @@ what an admin needs to open a case with Microsoft.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -19,16 +20,27 @@ from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_http.middleware.options import HeadersInspectionHandlerOption
+from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.groups.item.members.graph_user.graph_user_request_builder import (
     GraphUserRequestBuilder,
+)
+from msgraph.generated.groups.item.owners.owners_request_builder import OwnersRequestBuilder
+from msgraph.generated.identity_governance.privileged_access.group.eligibility_schedule_instances.eligibility_schedule_instances_request_builder import (  # noqa: E501
+    EligibilityScheduleInstancesRequestBuilder,
 )
 from msgraph.generated.models.authentication_phone_type import AuthenticationPhoneType
 from msgraph.generated.models.phone_authentication_method import PhoneAuthenticationMethod
 from msgraph.generated.models.temporary_access_pass_authentication_method import (
     TemporaryAccessPassAuthenticationMethod,
 )
+from msgraph.generated.role_management.directory.role_assignments.role_assignments_request_builder import (  # noqa: E501
+    RoleAssignmentsRequestBuilder,
+)
 from msgraph.generated.role_management.directory.role_eligibility_schedule_instances.role_eligibility_schedule_instances_request_builder import (  # noqa: E501
     RoleEligibilityScheduleInstancesRequestBuilder,
+)
+from msgraph.generated.users.item.transitive_member_of.graph_group.graph_group_request_builder import (  # noqa: E501
+    GraphGroupRequestBuilder,
 )
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.graph_service_client import GraphServiceClient
@@ -36,9 +48,11 @@ from msgraph.graph_service_client import GraphServiceClient
 from shared.graph.contract import (
     CreatedPhone,
     CreatedTemporaryAccessPass,
-    DirectoryRoleRef,
     DirectoryUser,
     GraphError,
+    GroupEligibility,
+    GroupRef,
+    RoleGrant,
     UserNotFoundError,
 )
 from shared.models import (
@@ -58,7 +72,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-USER_SELECT = ("id", "userPrincipalName", "userType", "accountEnabled", "displayName")
+USER_SELECT = (
+    "id",
+    "userPrincipalName",
+    "userType",
+    "accountEnabled",
+    "displayName",
+    "isManagementRestricted",
+)
+# Graph expands at most this many related objects ($expand=owners).
+_MAX_EXPANDED = 20
 
 
 def _item_builder(auth: AuthenticationRequestBuilder, kind: MethodType, method_id: str) -> Any:
@@ -196,6 +219,7 @@ class GraphGateway:
             user_type=user.user_type,
             account_enabled=user.account_enabled,
             display_name=user.display_name,
+            management_restricted=user.is_management_restricted,
         )
 
     async def list_methods(self, user_id: str) -> list[RegisteredMethod]:
@@ -222,31 +246,85 @@ class GraphGateway:
             page = await self._call(builder.with_url(page.odata_next_link).get, idempotent=True)
         return items
 
-    async def directory_roles(self, user_id: str) -> list[DirectoryRoleRef]:
-        """Active directory roles, held directly or through role-assignable groups."""
-        builder = self._client.users.by_user_id(user_id).transitive_member_of.graph_directory_role
-        return [
-            DirectoryRoleRef(
-                template_id=(role.role_template_id or "").lower(),
-                name=role.display_name or role.role_template_id or "",
-            )
-            for role in await self._all_pages(builder)
-        ]
+    async def role_assignments(self, principal_id: str) -> list[RoleGrant]:
+        """Active assignments of the principal itself, at any scope, built-in or custom.
 
-    async def eligible_role_ids(self, user_id: str) -> set[str]:
-        """Role definition ids the user may activate through PIM (built-in: the template id)."""
+        Unlike ``memberOf/directoryRole`` this sees administrative-unit scopes and custom
+        roles; a role held through a group lists the group as principal, so callers ask again
+        for each role-assignable group.
+        """
+        builder = self._client.role_management.directory.role_assignments
+        params = RoleAssignmentsRequestBuilder.RoleAssignmentsRequestBuilderGetQueryParameters(
+            filter=f"principalId eq '{principal_id}'",  # an object id from Graph: a GUID
+            expand=["roleDefinition"],
+        )
+        items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
+        return [_role_grant(principal_id, i) for i in items]
+
+    async def role_eligibilities(self, principal_id: str) -> list[RoleGrant]:
+        """Roles the principal may activate through PIM, at any scope."""
         builder = self._client.role_management.directory.role_eligibility_schedule_instances
         query = RoleEligibilityScheduleInstancesRequestBuilder
         params = query.RoleEligibilityScheduleInstancesRequestBuilderGetQueryParameters(
-            filter=f"principalId eq '{user_id}'"  # user_id comes from Graph: a GUID
+            filter=f"principalId eq '{principal_id}'", expand=["roleDefinition"]
         )
         items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
-        return {str(i.role_definition_id).lower() for i in items if i.role_definition_id}
+        return [_role_grant(principal_id, i) for i in items]
 
-    async def group_ids(self, user_id: str) -> set[str]:
-        """Ids of every group the user is a member of, directly or through nested groups."""
+    async def member_groups(self, user_id: str) -> list[GroupRef]:
+        """Every group the user is a member of, directly or through nested groups."""
         builder = self._client.users.by_user_id(user_id).transitive_member_of.graph_group
-        return {str(g.id).lower() for g in await self._all_pages(builder) if g.id}
+        params = GraphGroupRequestBuilder.GraphGroupRequestBuilderGetQueryParameters(
+            select=["id", "displayName", "isAssignableToRole"]
+        )
+        items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
+        return [_group_ref(g) for g in items if g.id]
+
+    async def group_eligibilities(self, principal_id: str) -> list[GroupEligibility]:
+        """PIM for Groups: memberships and ownerships the principal may activate."""
+        builder = self._client.identity_governance.privileged_access.group
+        instances = builder.eligibility_schedule_instances
+        query = EligibilityScheduleInstancesRequestBuilder
+        params = query.EligibilityScheduleInstancesRequestBuilderGetQueryParameters(
+            filter=f"principalId eq '{principal_id}'"
+        )
+        items = await self._all_pages(instances, RequestConfiguration(query_parameters=params))
+        return [
+            GroupEligibility(
+                group_id=str(i.group_id).lower(),
+                access=str(getattr(i.access_id, "value", i.access_id) or "").lower(),
+            )
+            for i in items
+            if i.group_id
+        ]
+
+    async def role_assignable_groups(self) -> list[GroupRef]:
+        """Every role-assignable group of the tenant with its owners (an owner can add
+        themselves). Entra allows at most 500 such groups, so this tenant-wide read is small.
+
+        ``$expand`` returns at most 20 owners; a group showing 20 has its owners read in full.
+        """
+        params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
+            filter="isAssignableToRole eq true",
+            select=["id", "displayName", "isAssignableToRole"],
+            expand=["owners($select=id)"],
+        )
+        groups = await self._all_pages(
+            self._client.groups, RequestConfiguration(query_parameters=params)
+        )
+        refs = [_group_ref(g) for g in groups if g.id]
+        crowded = [r.id for r in refs if len(r.owner_ids) >= _MAX_EXPANDED]
+        if crowded:
+            owners = await asyncio.gather(*(self.group_owner_ids(g) for g in crowded))
+            full = dict(zip(crowded, owners, strict=True))
+            refs = [replace(r, owner_ids=full.get(r.id, r.owner_ids)) for r in refs]
+        return refs
+
+    async def group_owner_ids(self, group_id: str) -> frozenset[str]:
+        builder = self._client.groups.by_group_id(group_id).owners
+        params = OwnersRequestBuilder.OwnersRequestBuilderGetQueryParameters(select=["id"])
+        items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
+        return frozenset(str(o.id).lower() for o in items if o.id)
 
     async def group_user_members(self, group_id: str) -> list[DirectoryUser]:
         """The group's direct members that are users, every page of them."""
@@ -342,6 +420,28 @@ class GraphGateway:
             starts_at=created.start_date_time,
             request_id=_request_id(seen),
         )
+
+
+def _role_grant(principal_id: str, item: Any) -> RoleGrant:
+    definition = getattr(item, "role_definition", None)
+    definition_id = str(item.role_definition_id or "").lower()
+    return RoleGrant(
+        principal_id=principal_id,
+        role_definition_id=definition_id,
+        template_id=str(getattr(definition, "template_id", None) or definition_id).lower(),
+        name=str(getattr(definition, "display_name", None) or definition_id),
+        directory_scope_id=str(item.directory_scope_id or "/"),
+    )
+
+
+def _group_ref(group: Any) -> GroupRef:
+    owners = getattr(group, "owners", None) or []
+    return GroupRef(
+        id=str(group.id).lower(),
+        name=str(group.display_name or group.id),
+        role_assignable=bool(group.is_assignable_to_role),
+        owner_ids=frozenset(str(o.id).lower() for o in owners if o.id),
+    )
 
 
 def _response_headers() -> tuple[HeadersInspectionHandlerOption, RequestConfiguration[Any]]:

@@ -64,6 +64,7 @@ class ResetEngine:
         *,
         prior: Outcome | None = None,
         on_progress: Progress = _no_progress,
+        reuse_tenant_reads: bool = False,
     ) -> Outcome:
         """Reset one user's MFA, or for a dry run only say how.
 
@@ -71,6 +72,8 @@ class ResetEngine:
         and not repeated, and what it added (the new phone, the pass) is not taken for an old
         method to delete. ``on_progress`` is awaited after every step so the caller can record
         it; an exception from it stops the run (another worker has taken the reset over).
+        ``reuse_tenant_reads`` lets a sweep's resets share the protection check's tenant-wide
+        reads.
 
         Raises ``UserNotFoundError`` or ``GraphError`` when the user cannot be resolved, and
         ``TargetProtectedError`` for a protected account (nothing has been done then);
@@ -79,7 +82,7 @@ class ResetEngine:
         """
         started = prior.started_at if prior else self._clock()
         user = await self._graph.get_user(request.user)
-        await check_target(self._graph, user, self._policy)
+        await check_target(self._graph, user, self._policy, reuse_tenant_reads=reuse_tenant_reads)
         outcome = Outcome(
             id=reset_id,
             status=OutcomeStatus.failed,

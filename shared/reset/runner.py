@@ -55,7 +55,12 @@ async def run_claimed(
 
     try:
         outcome = await ResetEngine(gateway, policy=policy).run(
-            request, record.id, prior=record.outcome, on_progress=checkpoint
+            request,
+            record.id,
+            prior=record.outcome,
+            on_progress=checkpoint,
+            # A sweep resets many users in a few minutes: one tenant-wide read serves them all.
+            reuse_tenant_reads=record.sweep_group_id is not None,
         )
     except TargetProtectedError as exc:
         await ledger.finish(record, ResetStatus.refused, None, exc.describe())

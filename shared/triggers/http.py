@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from shared import audit
 from shared.audit import AuditEvent
 from shared.graph.client import get_gateway
-from shared.graph.contract import GraphError, UserNotFoundError
+from shared.graph.contract import GraphError, ProtectionReadError, UserNotFoundError
 from shared.guards import (
     Caller,
     CallerRejectedError,
@@ -177,6 +177,19 @@ def _reset_problems() -> Iterator[None]:
     except PlanConflictError as exc:
         raise Problem(
             409, "reset-conflict", "The reset cannot be done as asked", str(exc)
+        ) from None
+    except ProtectionReadError as exc:
+        raise Problem(
+            502,
+            "protection-check-failed",
+            "Could not decide whether the account is protected",
+            f"Nothing was changed: reading {exc.read} failed. If Graph answered 403, grant the "
+            f"app's identity {exc.permission}.",
+            extensions={
+                "failed_read": exc.read,
+                "permission": exc.permission,
+                "graph_error": exc.info().model_dump(mode="json"),
+            },
         ) from None
     except GraphError as exc:
         raise Problem(

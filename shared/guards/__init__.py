@@ -1,0 +1,27 @@
+"""Guards: who may be reset (targets) and who may ask (callers); checked before any write."""
+
+from shared.guards.callers import (
+    FUNCTION_KEY_CALLER,
+    Caller,
+    CallerRejectedError,
+    authorize_caller,
+    identify_caller,
+)
+from shared.guards.targets import (
+    DEFAULT_POLICY,
+    TargetPolicy,
+    TargetProtectedError,
+    check_target,
+)
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "FUNCTION_KEY_CALLER",
+    "Caller",
+    "CallerRejectedError",
+    "TargetPolicy",
+    "TargetProtectedError",
+    "authorize_caller",
+    "check_target",
+    "identify_caller",
+]

@@ -1,0 +1,333 @@
+"""Protected targets: accounts this app refuses to reset, whoever asks.
+
+With the application permission UserAuthenticationMethod.ReadWrite.All, Graph lets the app reset
+anyone, Global Administrators included; social engineering of a service desk into resetting an
+admin's MFA is a known attack path. So the app checks the target itself, before any write, and
+follows every path Entra offers to a directory role:
+
+1. a role assigned to the user, active, at tenant scope or an administrative unit's, built-in or
+   custom (``roleManagement/directory/roleAssignments``);
+2. the same through a role-assignable group the user is a member of;
+3. PIM eligibility for a role, for the user or for such a group;
+4. PIM for Groups: eligibility for membership or ownership of a role-assignable group that
+   holds or is eligible for a role, or ownership of such a group (an owner can add themselves);
+5. membership of a restricted management administrative unit (Entra lets only administrators
+   scoped to that unit change the account: refusing up front beats failing half-way).
+
+Members (transitively), owners and PIM-eligible members or owners of ``PROTECTED_GROUP_IDS`` and
+accounts in ``DENIED_USERS`` are refused too. Only the operator's settings can narrow this (roles
+allowed by id); nothing in a request can. Every read the decision needs must succeed: a failed
+read stops the reset before any write (``ProtectionReadError`` names the read and the
+permission it needs).
+
+Cost: the user-side reads and the tenant-wide ones go out together, one round trip after the
+user is resolved; a second round (two reads per group) only for users tied to role-assignable
+groups. The tenant-wide reads (role-assignable groups with their owners, owners of protected
+groups) are reused for a few minutes by the resets of a scheduled sweep, never by a webhook's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from shared.graph.contract import (
+    DirectoryUser,
+    Gateway,
+    GraphError,
+    GroupEligibility,
+    GroupRef,
+    ProtectionReadError,
+    RoleGrant,
+)
+from shared.settings import Settings
+
+T = TypeVar("T")
+
+# The Graph application permission each read needs (least privileged that Microsoft documents).
+ROLE_MANAGEMENT = "RoleManagement.Read.Directory"
+GROUP_MEMBER = "GroupMember.Read.All"
+PIM_FOR_GROUPS = "PrivilegedEligibilitySchedule.Read.AzureADGroup"
+
+# How long a sweep's resets reuse the tenant-wide reads.
+TENANT_READS_SECONDS = 300.0
+
+
+class TargetProtectedError(Exception):
+    """The target is protected; nothing was changed. ``reason`` names the path."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+    def describe(self) -> str:
+        """One line for the ledger and the audit trail, the same wherever it was refused."""
+        return f"protected target ({self.reason}): {self.detail}"
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    denied: frozenset[str]
+    protected_group_ids: frozenset[str]
+    allowed_role_template_ids: frozenset[str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TargetPolicy:
+        return cls(
+            denied=frozenset(v.lower() for v in settings.denied_users),
+            protected_group_ids=frozenset(v.lower() for v in settings.protected_group_ids),
+            allowed_role_template_ids=frozenset(
+                v.lower() for v in settings.allowed_role_template_ids
+            ),
+        )
+
+    def protecting(self, grants: Iterable[RoleGrant]) -> list[RoleGrant]:
+        """The grants that protect: every role but those allowed (by template or role id)."""
+        allowed = self.allowed_role_template_ids
+        return [
+            g
+            for g in grants
+            if g.template_id not in allowed and g.role_definition_id not in allowed
+        ]
+
+
+# Protections on by default: every directory role protects its holder; no deny list or groups.
+DEFAULT_POLICY = TargetPolicy(frozenset(), frozenset(), frozenset())
+
+
+@dataclass(frozen=True)
+class TenantReads:
+    """The tenant-wide part of a decision, the same for every user."""
+
+    role_assignable: dict[str, GroupRef]
+    protected_group_owners: dict[str, frozenset[str]]
+
+
+_tenant_tenant_readscache: weakref.WeakKeyDictionary[
+    object, tuple[float, frozenset[str], TenantReads]
+] = weakref.WeakKeyDictionary()
+
+
+async def _read(what: str, permission: str, call: Awaitable[T]) -> T:
+    """Name the read in its failure: 'Graph said 403' alone does not say what to grant."""
+    try:
+        return await call
+    except ProtectionReadError:
+        raise
+    except GraphError as exc:
+        raise ProtectionReadError(
+            exc.status,
+            exc.code,
+            exc.message,
+            exc.request_id,
+            exc.retry_after,
+            read=what,
+            permission=permission,
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def _together() -> AsyncIterator[asyncio.TaskGroup]:
+    """Reads that go out at once. One failing cancels the rest (no point in waiting for
+    them: the decision has failed) and is raised as itself, not as an exception group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
+async def _tenant_reads(gateway: Gateway, policy: TargetPolicy, *, reuse: bool) -> TenantReads:
+    protected = policy.protected_group_ids
+    cached = _tenant_tenant_readscache.get(gateway)
+    if reuse and cached is not None:
+        read_at, for_groups, reads = cached
+        if for_groups == protected and time.monotonic() - read_at < TENANT_READS_SECONDS:
+            return reads
+    async with _together() as tenant_reads:
+        groups = tenant_reads.create_task(
+            _read(
+                "the role-assignable groups and their owners",
+                GROUP_MEMBER,
+                gateway.role_assignable_groups(),
+            )
+        )
+        owners = {
+            g: tenant_reads.create_task(
+                _read(
+                    f"the owners of protected group {g}", GROUP_MEMBER, gateway.group_owner_ids(g)
+                )
+            )
+            for g in protected
+        }
+    reads = TenantReads(
+        role_assignable={g.id: g for g in groups.result()},
+        protected_group_owners={g: task.result() for g, task in owners.items()},
+    )
+    _tenant_tenant_readscache[gateway] = (time.monotonic(), protected, reads)
+    return reads
+
+
+def _names(grants: list[RoleGrant]) -> str:
+    return ", ".join(sorted({f"{g.name}{g.scope_text}" for g in grants}))
+
+
+async def check_target(
+    gateway: Gateway,
+    user: DirectoryUser,
+    policy: TargetPolicy,
+    *,
+    reuse_tenant_reads: bool = False,
+) -> None:
+    """Raise ``TargetProtectedError`` when ``user`` must not be reset by this app, and
+    ``ProtectionReadError`` when that cannot be decided (nothing is written either way).
+
+    ``reuse_tenant_reads``: a scheduled sweep's resets may reuse the tenant-wide reads of a
+    reset a few minutes earlier; a webhook request always reads afresh.
+    """
+    uid = user.id.lower()
+    if {uid, user.user_principal_name.lower()} & policy.denied:
+        raise TargetProtectedError("denied", "the account is on the deny list")
+    if user.management_restricted:
+        raise TargetProtectedError(
+            "restricted-management-unit",
+            "the account is in a restricted management administrative unit; only "
+            "administrators scoped to that unit may change it",
+        )
+    async with _together() as reads:
+        assigned = reads.create_task(
+            _read("the account's role assignments", ROLE_MANAGEMENT, gateway.role_assignments(uid))
+        )
+        eligible = reads.create_task(
+            _read(
+                "the account's PIM role eligibilities",
+                ROLE_MANAGEMENT,
+                gateway.role_eligibilities(uid),
+            )
+        )
+        groups = reads.create_task(
+            _read("the account's group memberships", GROUP_MEMBER, gateway.member_groups(uid))
+        )
+        group_eligible = reads.create_task(
+            _read(
+                "the account's PIM for Groups eligibilities",
+                PIM_FOR_GROUPS,
+                gateway.group_eligibilities(uid),
+            )
+        )
+        tenant = reads.create_task(_tenant_reads(gateway, policy, reuse=reuse_tenant_reads))
+    active = policy.protecting(assigned.result())
+    if active:
+        raise TargetProtectedError(
+            "directory-role", f"the account holds directory roles: {_names(active)}"
+        )
+    may_activate = policy.protecting(eligible.result())
+    if may_activate:
+        raise TargetProtectedError(
+            "eligible-role",
+            f"the account is eligible for directory roles (PIM): {_names(may_activate)}",
+        )
+    paths = _Paths(uid, groups.result(), group_eligible.result(), tenant.result())
+    paths.check_protected_groups(policy)
+    await paths.check_group_roles(gateway, policy)
+
+
+@dataclass(frozen=True)
+class _Paths:
+    """What ties the account to groups: membership, ownership, PIM for Groups eligibility."""
+
+    uid: str
+    member_of: list[GroupRef]
+    group_eligible: list[GroupEligibility]
+    tenant: TenantReads
+
+    def check_protected_groups(self, policy: TargetPolicy) -> None:
+        protected = policy.protected_group_ids
+        if not protected:
+            return
+        if {g.id for g in self.member_of} & protected:
+            raise TargetProtectedError("protected-group", "the account is in a protected group")
+        if any(self.uid in owners for owners in self.tenant.protected_group_owners.values()):
+            raise TargetProtectedError("protected-group", "the account owns a protected group")
+        if {e.group_id for e in self.group_eligible} & protected:
+            raise TargetProtectedError(
+                "protected-group",
+                "the account may activate membership or ownership of a protected group "
+                "(PIM for Groups)",
+            )
+
+    def ties(self) -> dict[str, list[str]]:
+        """Role-assignable groups the account is tied to, and how."""
+        ties: dict[str, list[str]] = {}
+        for group in self.member_of:
+            if group.role_assignable:
+                ties.setdefault(group.id, []).append("member")
+        for group in self.tenant.role_assignable.values():
+            if self.uid in group.owner_ids:
+                ties.setdefault(group.id, []).append("owner")
+        for entry in self.group_eligible:
+            if entry.group_id in self.tenant.role_assignable:
+                ties.setdefault(entry.group_id, []).append(f"eligible-{entry.access}")
+        return ties
+
+    async def check_group_roles(self, gateway: Gateway, policy: TargetPolicy) -> None:
+        """Paths 2-4: a role held or PIM-eligible through a role-assignable group the account
+        is a member of, owns, or may join or own through PIM for Groups."""
+        ties = self.ties()
+        if not ties:
+            return
+        async with _together() as reads:
+            found = {
+                g: (
+                    reads.create_task(
+                        _read(
+                            f"the role assignments of role-assignable group {g}",
+                            ROLE_MANAGEMENT,
+                            gateway.role_assignments(g),
+                        )
+                    ),
+                    reads.create_task(
+                        _read(
+                            f"the PIM role eligibilities of role-assignable group {g}",
+                            ROLE_MANAGEMENT,
+                            gateway.role_eligibilities(g),
+                        )
+                    ),
+                )
+                for g in ties
+            }
+        names = {g.id: g.name for g in (*self.member_of, *self.tenant.role_assignable.values())}
+        for group_id in sorted(ties):
+            active = policy.protecting(found[group_id][0].result())
+            eligible = policy.protecting(found[group_id][1].result())
+            if active or eligible:
+                group = f"role-assignable group '{names.get(group_id, group_id)}'"
+                raise _group_refusal(group, ties[group_id], active, eligible)
+
+
+def _group_refusal(
+    group: str, ways: list[str], active: list[RoleGrant], eligible: list[RoleGrant]
+) -> TargetProtectedError:
+    holds = (
+        f"which holds directory roles: {_names(active)}"
+        if active
+        else f"which is eligible for directory roles (PIM): {_names(eligible)}"
+    )
+    if "member" in ways:
+        reason = "group-role" if active else "group-eligible-role"
+        return TargetProtectedError(reason, f"the account is a member of {group}, {holds}")
+    if "owner" in ways:
+        return TargetProtectedError(
+            "group-owner", f"the account owns {group} (an owner can add themselves), {holds}"
+        )
+    access = "ownership" if "eligible-owner" in ways else "membership"
+    return TargetProtectedError(
+        "group-pim-eligibility",
+        f"the account may activate {access} of {group} (PIM for Groups), {holds}",
+    )
