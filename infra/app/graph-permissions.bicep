@@ -16,6 +16,8 @@ var resetAppRoles = {
   'User.RevokeSessions.All': '77f3a031-c388-4f99-b373-dc68676a979e'
   'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214'
   'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c'
+  'GroupMember.Read.All': '98830695-27a2-44f7-8c18-0c3ebc9698f6'
+  'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c'
 }
 var sweepAppRoles = {
   'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'

@@ -68,8 +68,9 @@ class ProtectionReadError(GraphError):
     def __post_init__(self) -> None:
         Exception.__init__(
             self,
-            f"could not read {self.read} for the protection check "
-            f"(Graph {self.status or 'no response'} {self.code}: {self.message})",
+            f"could not read {self.read} for the protection check, which needs "
+            f"{self.permission} (Graph {self.status or 'no response'} {self.code}: "
+            f"{self.message})",
         )
 
 

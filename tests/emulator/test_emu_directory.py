@@ -245,3 +245,101 @@ def test_groups_collection_and_item(tenant: Tenant, client: httpx.Client) -> Non
     item = client.get(f"/groups/{group.id}").json()
     assert item["isAssignableToRole"] is True
     assert item["id"] == group.id
+
+
+# -- every path to a role: scopes, custom roles, PIM for Groups, owners, restricted units --------
+
+
+def test_role_assignments_show_unit_scopes_and_custom_roles(
+    tenant: Tenant, client: httpx.Client
+) -> None:
+    unit = tenant.add_administrative_unit("EMEA")
+    scope = f"/administrativeUnits/{unit.id}"
+    tenant.add_directory_role(ALEX_ID, "Helpdesk Administrator", directory_scope_id=scope)
+    custom = tenant.add_custom_role_assignment(ALEX_ID, "MFA Operators")
+    body = client.get(
+        "/roleManagement/directory/roleAssignments",
+        params={"$filter": f"principalId eq '{ALEX_ID}'", "$expand": "roleDefinition"},
+    ).json()
+    found = {(a["roleDefinitionId"], a["directoryScopeId"]): a for a in body["value"]}
+    assert set(found) == {(HELPDESK_ADMIN, scope), (custom.role_definition_id, "/")}
+    assert found[(HELPDESK_ADMIN, scope)]["roleDefinition"]["isBuiltIn"] is True
+    assert found[(custom.role_definition_id, "/")]["roleDefinition"] == {
+        "id": custom.role_definition_id,
+        "displayName": "MFA Operators",
+        "templateId": custom.role_definition_id,
+        "isBuiltIn": False,
+        "isEnabled": True,
+    }
+    # Neither is a directoryRole membership: memberOf misses both, as in Graph.
+    roles = client.get(f"/users/{ALEX_ID}/transitiveMemberOf/graph.directoryRole").json()
+    assert roles["value"] == []
+    with pytest.raises(ValueError, match="administrative unit"):
+        tenant.add_directory_role(ALEX_ID, "User Administrator", directory_scope_id="/nowhere")
+
+
+def test_role_eligibility_at_unit_scope(tenant: Tenant, client: httpx.Client) -> None:
+    unit = tenant.add_administrative_unit("Branch")
+    scope = f"/administrativeUnits/{unit.id}"
+    tenant.add_eligible_role(ALEX_ID, "User Administrator", directory_scope_id=scope)
+    body = client.get(
+        "/roleManagement/directory/roleEligibilityScheduleInstances",
+        params={"$filter": f"principalId eq '{ALEX_ID}'"},
+    ).json()
+    assert [e["directoryScopeId"] for e in body["value"]] == [scope]
+
+
+def test_pim_for_groups_eligibility_requires_a_filter(tenant: Tenant, client: httpx.Client) -> None:
+    group = tenant.add_group("Tier 0", role_assignable=True)
+    tenant.add_group_eligibility(ALEX_ID, group.id, access="owner")
+    tenant.add_group_eligibility(ADELE_ID, group.id)
+    path = "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"
+    assert_graph_error(client.get(path), 400, "BadRequest")
+    assert_graph_error(
+        client.get(path, params={"$filter": "accessId eq 'owner'"}), 400, "BadRequest"
+    )
+    mine = client.get(path, params={"$filter": f"principalId eq '{ALEX_ID}'"}).json()["value"]
+    assert [(e["groupId"], e["accessId"], e["principalId"]) for e in mine] == [
+        (group.id, "owner", ALEX_ID)
+    ]
+    assert set(mine[0]) >= {"id", "memberType", "startDateTime", "endDateTime"}
+    by_group = client.get(path, params={"$filter": f"groupId eq '{group.id}'"}).json()["value"]
+    assert {e["principalId"] for e in by_group} == {ALEX_ID, ADELE_ID}
+    with pytest.raises(ValueError, match="member"):
+        tenant.add_group_eligibility(ALEX_ID, group.id, access="admin")
+
+
+def test_role_assignable_groups_with_owners_expanded_up_to_twenty(
+    tenant: Tenant, client: httpx.Client
+) -> None:
+    crowded = tenant.add_group("Crowded", role_assignable=True)
+    tenant.add_group("Plain")  # not role-assignable: not listed
+    owners = [tenant.add_user(f"owner{n}@contoso.example").id for n in range(23)]
+    for owner in owners:
+        tenant.add_owner(crowded.id, owner)
+    listed = client.get(
+        "/groups",
+        params={
+            "$filter": "isAssignableToRole eq true",
+            "$select": "id,displayName,isAssignableToRole",
+            "$expand": "owners($select=id)",
+        },
+    ).json()["value"]
+    assert [g["id"] for g in listed] == [crowded.id]
+    assert [o["id"] for o in listed[0]["owners"]] == owners[:20]
+    assert listed[0]["owners"][0]["@odata.type"] == "#microsoft.graph.user"
+    full = client.get(f"/groups/{crowded.id}/owners", params={"$select": "id"}).json()
+    assert [o["id"] for o in full["value"]] == owners
+    bad = client.get("/groups", params={"$expand": "members"})
+    assert_graph_error(bad, 400, "BadRequest")
+
+
+def test_is_management_restricted_only_on_select(tenant: Tenant, client: httpx.Client) -> None:
+    vip = tenant.add_administrative_unit("VIP", restricted=True)
+    plain = tenant.add_administrative_unit("Plain")
+    tenant.add_unit_member(plain.id, ALEX_ID)
+    select = {"$select": "id,isManagementRestricted"}
+    assert client.get(f"/users/{ALEX_ID}", params=select).json()["isManagementRestricted"] is False
+    tenant.add_unit_member(vip.id, ALEX_ID)
+    assert client.get(f"/users/{ALEX_ID}", params=select).json()["isManagementRestricted"] is True
+    assert "isManagementRestricted" not in client.get(f"/users/{ALEX_ID}").json()

@@ -57,6 +57,8 @@ GRAPH_APP_ROLES = {
     "User.RevokeSessions.All": "77f3a031-c388-4f99-b373-dc68676a979e",
     "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
     "RoleManagement.Read.Directory": "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
+    "GroupMember.Read.All": "98830695-27a2-44f7-8c18-0c3ebc9698f6",
+    "PrivilegedEligibilitySchedule.Read.AzureADGroup": "edb419d6-7edc-42a3-9345-509bfdf5d87c",
     "GroupMember.ReadWrite.All": "dbaae8cf-10b5-4b86-a4a1-f871c94c6695",
 }
 
@@ -255,6 +257,15 @@ def test_graph_permissions_are_the_documented_least_privilege_list():
         assert permission_names(section) == set(GRAPH_APP_ROLES), document
     (grants,) = resources_of_type(tree, "Microsoft.Graph/appRoleAssignedTo").values()
     assert grants["config"]["loop_type"] is not None  # one assignment per granted role
+
+    # The README's "grant later" commands grant the same app roles as the template.
+    later = markdown_section(REPO_ROOT / "README.md", "Deploy").split(
+        "### Granting the Graph permissions later", 1
+    )[1]
+    loop, sweep = later.split("done", 1)
+    guid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert set(re.findall(guid, loop)) - {GRAPH_APP_ID} == set(reset_roles.values())
+    assert set(re.findall(guid, sweep.split("```", 1)[0])) == set(sweep_roles.values())
 
 
 def test_graph_permissions_and_app_service_authentication_are_optional_in_main():

@@ -23,6 +23,8 @@ from shared.reset.engine import ResetEngine
 from tests.support.app import handler
 from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
+from tests.support.functions_host import QueueHost
+from tests.support.http import body_of, status, submit
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 USER_ADMIN = "fe930be7-5e62-47db-91af-98c3a49a38b1"
@@ -346,4 +348,40 @@ async def test_a_failed_read_is_a_502_naming_the_read_and_the_permission(
     assert problem["permission"] == PIM_FOR_GROUPS
     assert "PIM for Groups" in problem["failed_read"]
     assert problem["graph_error"]["status"] == 403
+    assert graph_emulator.writes() == []
+
+
+async def test_an_owner_past_the_twenty_that_graph_expands_is_still_found(
+    graph_emulator: GraphEmulator, gateway: GraphGateway
+):
+    tenant = graph_emulator.tenant
+    group = tenant.add_group("Tier 0 owners", role_assignable=True)
+    tenant.add_directory_role(group.id, "Global Administrator", role_template_id=GLOBAL_ADMIN)
+    owners = [seeded_user(tenant, f"owner{n}@{DOMAIN}") for n in range(22)]
+    for owner in owners:
+        tenant.add_owner(group.id, owner)
+    with pytest.raises(TargetProtectedError) as refused:
+        await ResetEngine(gateway).run(request(f"owner21@{DOMAIN}"), "r1")
+    assert refused.value.reason == "group-owner"
+    assert graph_emulator.writes() == []
+
+
+async def test_a_queued_reset_whose_protection_read_is_denied_fails_naming_it(
+    graph_emulator: GraphEmulator, app_env: StorageNames, queue_host: QueueHost
+):
+    """Asynchronous path: a missing permission (403) is not retried; the reset ends failed,
+    nothing written, the read and the permission in the ledger."""
+    graph_emulator.faults.add(
+        Fault(path=r"/privilegedAccess/group/", status=403, times=None, retry_after=None)
+    )
+    body = {"user": "alex.wilber@contoso.example", "ticket_id": "INC10", "requested_by": "desk"}
+    response, queue = await submit(body)
+    assert response.status_code == 202
+    await queue_host.send(app_env.queue, queue.get())
+    await queue_host.drain(app_env.queue, handler("process_reset"))
+
+    record = body_of(await status(body_of(response)["id"]))
+    assert record["status"] == "failed"
+    assert "PIM for Groups" in record["detail"]
+    assert PIM_FOR_GROUPS in record["detail"]
     assert graph_emulator.writes() == []
