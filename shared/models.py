@@ -271,10 +271,12 @@ class ResetRequest(BaseModel):
         if not value:
             raise ValueError('must name at least one method type, or be "all"')
         known = {t.value: t for t in MethodType}
-        unknown = [str(v) for v in value if not isinstance(v, str) or v not in known]
+        # Positions, never the values: a problem document must not echo what was submitted.
+        unknown = [str(i) for i, v in enumerate(value) if not isinstance(v, str) or v not in known]
         if unknown:
             raise ValueError(
-                f"unknown method type(s) {', '.join(unknown)}; expected {', '.join(known)}"
+                f"unknown method type at position(s) {', '.join(unknown)}; "
+                f"expected {', '.join(known)}"
             )
         if len(set(value)) != len(value):
             raise ValueError("lists a method type twice")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterable
@@ -58,6 +59,23 @@ PIM_FOR_GROUPS = "PrivilegedEligibilitySchedule.Read.AzureADGroup"
 TENANT_READS_SECONDS = 300.0
 
 
+# What a caller is told of each path: the kind, never which roles or groups. The detail (role
+# names, scopes, groups) would map out the tenant's administrators to anyone allowed to ask;
+# it stays in the ledger and the audit trail for the security team.
+PATH_KINDS: dict[str, str] = {
+    "denied": "the account is on the deny list",
+    "restricted-management-unit": "the account is in a restricted management administrative unit",
+    "directory-role": "the account holds a directory role",
+    "eligible-role": "the account is eligible for a directory role (PIM)",
+    "group-role": "the account holds a directory role through a role-assignable group",
+    "group-eligible-role": "the account is eligible for a directory role through a group",
+    "group-owner": "the account owns a role-assignable group with a directory role",
+    "group-pim-eligibility": "the account may join or own a privileged group (PIM for Groups)",
+    "protected-group": "the account is tied to a protected group",
+}
+_DESCRIBED = re.compile(r"^protected target \((?P<reason>[a-z-]+)\): ")
+
+
 class TargetProtectedError(Exception):
     """The target is protected; nothing was changed. ``reason`` names the path."""
 
@@ -69,6 +87,19 @@ class TargetProtectedError(Exception):
     def describe(self) -> str:
         """One line for the ledger and the audit trail, the same wherever it was refused."""
         return f"protected target ({self.reason}): {self.detail}"
+
+    def public(self) -> str:
+        """What the caller is told: the path's kind only."""
+        return f"protected account ({self.reason}): {PATH_KINDS[self.reason]}"
+
+
+def public_refusal(text: str) -> str:
+    """A ledger line as a status read may show it: a protected-target refusal loses its
+    detail (role and group names), anything else is returned as it is."""
+    match = _DESCRIBED.match(text)
+    if match is None or match["reason"] not in PATH_KINDS:
+        return text
+    return f"protected account ({match['reason']}): {PATH_KINDS[match['reason']]}"
 
 
 @dataclass(frozen=True)

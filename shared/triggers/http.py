@@ -31,6 +31,7 @@ from shared.guards import (
     authorize_caller,
     identify_caller,
 )
+from shared.guards.targets import public_refusal
 from shared.ledger import (
     IdempotencyConflictError,
     LeaseLostError,
@@ -124,7 +125,7 @@ def record_view(record: LedgerRecord) -> dict[str, Any]:
         ),
     )
     if record.last_error and not body.get("detail"):
-        body["detail"] = record.last_error
+        body["detail"] = public_refusal(record.last_error)
     return body
 
 
@@ -163,7 +164,7 @@ def _reset_problems() -> Iterator[None]:
             403,
             "target-protected",
             "This account is protected from automated MFA resets",
-            f"{exc.detail}. Use the privileged-account procedure instead.",
+            f"{exc.public()}. Use the privileged-account procedure instead.",
             extensions={"reason": exc.reason},
         ) from None
     except UserNotFoundError as exc:

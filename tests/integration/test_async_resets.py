@@ -303,3 +303,22 @@ async def test_poison_leaves_a_reset_with_a_live_lease_to_its_worker(
     await functions()["reset_poisoned"](func.QueueMessage(body=queue.get().encode(), id="p1"))
 
     assert body_of(await status(reset_id))["status"] == "running"
+
+
+async def test_an_invalid_message_never_repeats_its_content(
+    app_env: StorageNames, queue_host: QueueHost, caplog: pytest.LogCaptureFixture
+):
+    """Pydantic's own error text quotes the input; the host would log it with the phone."""
+    forged = {
+        "reset_id": "5f0c2b1e-0000-4000-8000-000000000001",
+        "request": {**BODY, "new_phone": {"number": "2065550188"}},  # not E.164
+    }
+    await queue_host.send(app_env.queue, json.dumps(forged))
+    with caplog.at_level("DEBUG"):
+        report = await queue_host.drain(app_env.queue, functions()["process_reset"])
+
+    assert report.failed  # it still fails, and reaches the poison queue after the retries
+    assert all("is not a reset message" in error for _, error in report.failed)
+    seen = " ".join(error for _, error in report.failed) + caplog.text
+    assert "2065550188" not in seen
+    assert "request.new_phone.number" in caplog.text

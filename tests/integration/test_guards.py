@@ -17,7 +17,7 @@ from emulator import Fault, GraphEmulator, Tenant
 from shared.graph.contract import ProtectionReadError
 from shared.graph.gateway import GraphGateway
 from shared.guards import DEFAULT_POLICY, TargetPolicy, TargetProtectedError
-from shared.guards.targets import GROUP_MEMBER, PIM_FOR_GROUPS, ROLE_MANAGEMENT
+from shared.guards.targets import GROUP_MEMBER, PATH_KINDS, PIM_FOR_GROUPS, ROLE_MANAGEMENT
 from shared.models import OutcomeStatus, ResetRequest
 from shared.reset.engine import ResetEngine
 from tests.support.app import handler
@@ -162,6 +162,10 @@ async def test_every_path_to_a_role_is_refused_before_any_write(
     assert not [r for r in graph_emulator.requests if "/authentication/" in r.path]
 
 
+def test_every_path_has_a_public_description():
+    assert {reason for _, reason in PATHS} == set(PATH_KINDS)
+
+
 @pytest.mark.parametrize(
     ("kind", "words"),
     [
@@ -301,8 +305,12 @@ async def test_every_read_fails_closed_and_says_which(
 
 
 async def test_refusal_is_a_403_problem_and_a_refused_ledger_row(
-    protected: dict[str, str], graph_emulator: GraphEmulator, app_env: StorageNames
+    protected: dict[str, str],
+    graph_emulator: GraphEmulator,
+    app_env: StorageNames,
+    caplog: pytest.LogCaptureFixture,
 ):
+    caplog.set_level("INFO")
     body = {"user": f"viagroup_eligible@{DOMAIN}", "ticket_id": "INC8", "requested_by": "desk"}
     post = func.HttpRequest(
         method="POST",
@@ -325,6 +333,13 @@ async def test_refusal_is_a_403_problem_and_a_refused_ledger_row(
     record = json.loads(again.get_body())
     assert record["status"] == "refused"
     assert "group-eligible-role" in record["detail"]
+
+    # Callers learn the kind of path, not which roles or groups make the tenant's admins;
+    # the audit trail keeps the detail for the security team.
+    for answer in (response, again):
+        text = answer.get_body().decode()
+        assert "Global Administrator" not in text and "Tier 0" not in text, text
+    assert "Global Administrator" in caplog.text
 
 
 async def test_a_failed_read_is_a_502_naming_the_read_and_the_permission(

@@ -64,8 +64,8 @@ BAD_PAYLOADS: list[tuple[Any, str, str]] = [
     (with_(dry_run="true"), "#/dry_run", "valid boolean"),
     (with_(remove_methods="some"), "#/remove_methods", '"all" or a list'),
     (with_(remove_methods=[]), "#/remove_methods", "at least one"),
-    (with_(remove_methods=["sms"]), "#/remove_methods", "unknown method type(s) sms"),
-    (with_(remove_methods=["password"]), "#/remove_methods", "unknown method type(s) password"),
+    (with_(remove_methods=["sms"]), "#/remove_methods", "unknown method type at position(s) 0"),
+    (with_(remove_methods=["fido2", "password"]), "#/remove_methods", "position(s) 1;"),
     (with_(remove_methods=["fido2", "fido2"]), "#/remove_methods", "twice"),
     (with_(keep_methods=["voice"]), "#/keep_methods/0", "Input should be"),
     (with_(keep_methods=["fido2", "fido2"]), "#/keep_methods", "twice"),
@@ -144,6 +144,15 @@ def test_problem_never_echoes_the_submitted_phone_number():
     with pytest.raises(ValidationError) as caught:
         parse(with_(new_phone={"number": "+1 206555"}))
     assert "206555" not in validation_problem(caught.value).body().decode()
+
+
+def test_problem_never_echoes_a_value_in_a_list():
+    """A phone number pasted where a method type belongs stays out of the answer."""
+    with pytest.raises(ValidationError) as caught:
+        parse(with_(remove_methods=["phone", "+1 2065550123"]))
+    body = validation_problem(caught.value).body().decode()
+    assert "2065550123" not in body
+    assert "position(s) 1" in body
 
 
 def test_defaults():
