@@ -1,6 +1,8 @@
 // The whole app in one deployment: `azd up`, or
 //   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> location=<region>
-// Everything runs as one user-assigned managed identity; no secret is created, stored or output.
+// Everything runs as one user-assigned managed identity. The one secret, the key that signs
+// admitted resets, lives in Key Vault and reaches the app as a Key Vault reference; it is
+// never output.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -64,6 +66,15 @@ param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 @description('Cap on on-demand instances per function group (40 is the lowest Flex Consumption allows everywhere); RESETS_PER_HOUR is what limits the load on Graph.')
 param maximumInstanceCount int = 40
 
+@secure()
+@minLength(32)
+@description('Key that signs admitted resets (azd: WORK_ITEM_SIGNING_KEY, generated once per environment by the preprovision hook).')
+param workItemSigningKey string
+
+@secure()
+@description('The signing key before the last rotation (azd: WORK_ITEM_SIGNING_KEY_PREVIOUS); empty: none.')
+param workItemSigningKeyPrevious string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 
@@ -117,6 +128,19 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-mfa-${resourceToken}'
+    location: location
+    tags: tags
+    readerPrincipalId: identity.outputs.principalId
+    workItemSigningKey: workItemSigningKey
+    workItemSigningKeyPrevious: workItemSigningKeyPrevious
+  }
+}
+
 module functionApp 'app/function.bicep' = {
   name: 'function'
   scope: rg
@@ -144,9 +168,12 @@ module functionApp 'app/function.bicep' = {
     retentionDays: retentionDays
     maximumInstanceCount: maximumInstanceCount
     requireCallerRoles: !empty(authClientId)
+    signingKeyReference: keyVault.outputs.signingKeyReference
+    previousSigningKeyReference: keyVault.outputs.previousSigningKeyReference
   }
-  // The host starts with identity-based storage: its roles must exist first.
-  dependsOn: [ rbac ]
+  // The host starts with identity-based storage, and resolves the Key Vault reference, with
+  // the identity's roles: they must exist first.
+  dependsOn: [ rbac, keyVault ]
 }
 
 module auth 'app/auth.bicep' = if (!empty(authClientId)) {

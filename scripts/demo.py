@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,12 @@ async def _call(submit: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]
 async def main() -> int:
     with GraphEmulator(demo_tenant()) as emu, Azurite() as storage:
         os.environ.update(emu.env())
-        os.environ.update(RESET_STORAGE=storage.connection_string, RESET_QUEUE_NAME="mfa-resets")
+        os.environ.update(
+            RESET_STORAGE=storage.connection_string,
+            RESET_QUEUE_NAME="mfa-resets",
+            # A fresh key per run; deployed, it is a Key Vault secret.
+            WORK_ITEM_SIGNING_KEY=secrets.token_urlsafe(48),
+        )
         import function_app
         from shared.graph.client import close_gateway
         from shared.ledger import close_ledger

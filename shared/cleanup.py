@@ -43,10 +43,11 @@ from shared.ledger import (
     LimitReachedError,
     ResetStatus,
 )
-from shared.models import ResetMessage, ResetRequest
+from shared.models import ResetRequest
 from shared.reset.intake import accept_reset
 from shared.reset.runner import leave_reset_group
 from shared.settings import Settings
+from shared.signing import work_item
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +186,7 @@ class CleanupRun:
             self.summary.already_requested += 1
             return True
         if created:
-            self.messages.append(
-                ResetMessage(reset_id=record.id, request=request).model_dump_json()
-            )
+            self.messages.append(work_item(record, request))
             audit.emit_record(AuditEvent.accepted, record)
             self.summary.queued += 1
         elif record.status is ResetStatus.refused:
@@ -214,7 +213,7 @@ class CleanupRun:
                 and record.accepted_at > self._clock() - MESSAGE_TIME_TO_LIVE
             ):
                 continue  # only its own message can run it; that may still come
-            if request is None:
+            if request is None or record.signature is None:
                 await self._give_up(
                     record,
                     "stopped, and cannot be re-run from the ledger (its new phone number or "
@@ -227,8 +226,7 @@ class CleanupRun:
                 )
                 continue
             if await self._ledger.mark_redriven(record):
-                message = ResetMessage(reset_id=record.id, request=request)
-                self.messages.append(message.model_dump_json())
+                self.messages.append(work_item(record, request))
                 self.summary.redriven += 1
                 log.warning(
                     "reset %s re-driven (%d of %d) from %s",

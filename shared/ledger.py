@@ -133,6 +133,7 @@ class LedgerRecord:
     admitted: bool = True
     sweep_group_id: str | None = None
     group_removal: str | None = None
+    signature: str | None = None
     etag: str | None = None
 
     @classmethod
@@ -170,6 +171,7 @@ class LedgerRecord:
             admitted=bool(entity.get("Admitted", True)),
             sweep_group_id=entity.get("SweepGroupId"),
             group_removal=entity.get("GroupRemoval"),
+            signature=entity.get("Signature"),
             etag=entity.metadata.get("etag"),
         )
 
@@ -283,8 +285,12 @@ class Ledger:
         caller: Mapping[str, Any] | None = None,
         limits: Limits | None = None,
         sweep_group_id: str | None = None,
+        signature: str | None = None,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
+
+        ``signature`` is the app's signature of the request (``shared.signing``); the queue
+        worker runs only messages that carry it for the request they carry.
 
         With ``claim_for`` the row is created already ``running`` under that owner's lease (a
         synchronous request runs in the invocation that accepted it). With ``limits`` the row is
@@ -309,6 +315,7 @@ class Ledger:
             "Kind": KIND_RESET,
             "TargetKey": request.user.lower(),
             "Admitted": limits is None,
+            "Signature": signature,
         }
         if sweep_group_id is not None:
             entity.update(SweepGroupId=sweep_group_id, GroupRemoval="pending")

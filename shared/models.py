@@ -457,6 +457,8 @@ class ResetMessage(BaseModel):
 
     reset_id: str
     request: ResetRequest
+    # The app's signature of (reset_id, request), as recorded on the ledger row at admission.
+    signature: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
 
     def __repr__(self) -> str:
         return f"ResetMessage(reset_id={self.reset_id!r})"

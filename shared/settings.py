@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 
@@ -52,6 +52,8 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "RESET_GROUP_ID": "reset_group_id",
     "REDRIVE_MAX_ATTEMPTS": "redrive_max_attempts",
     "RETENTION_DAYS": "retention_days",
+    "WORK_ITEM_SIGNING_KEY": "work_item_signing_key",
+    "WORK_ITEM_SIGNING_KEY_PREVIOUS": "work_item_signing_key_previous",
 }
 
 
@@ -205,6 +207,19 @@ class Settings(BaseModel):
         "two days, so the per-user limit still sees a day of history.",
     )
 
+    work_item_signing_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Secret (from Key Vault, through a Key Vault reference) that signs every "
+        "admitted reset; the queue worker runs only messages signed with it. Required to "
+        "accept or run a reset.",
+    )
+    work_item_signing_key_previous: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="The key before the last rotation: resets signed with it still run.",
+    )
+
     @field_validator(
         "denied_users", "protected_group_ids", "allowed_role_template_ids", mode="before"
     )
@@ -249,6 +264,14 @@ class Settings(BaseModel):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    def signing_keys(self) -> tuple[SecretStr, ...]:
+        """The key that signs (first) and every key that verifies; fails when none is set, so
+        no reset is ever admitted or run unsigned."""
+        if self.work_item_signing_key is None:
+            raise SettingsError("WORK_ITEM_SIGNING_KEY is not set")
+        previous = self.work_item_signing_key_previous
+        return (self.work_item_signing_key, *((previous,) if previous else ()))
 
     @property
     def caller_roles_required(self) -> bool:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.support.fixtures"]
 
+# The app's work-item signing key in tests (a Key Vault secret when deployed).
+TEST_SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
+
 
 @pytest.fixture
 def tenant() -> Tenant:
@@ -63,6 +66,7 @@ async def app_env(
     monkeypatch.setenv("RESET_QUEUE_NAME", storage_names.queue)
     monkeypatch.setenv("LEDGER_TABLE_NAME", storage_names.table)
     monkeypatch.setenv("GRAPH_MAX_RETRIES", "0")
+    monkeypatch.setenv("WORK_ITEM_SIGNING_KEY", TEST_SIGNING_KEY)
     get_settings.cache_clear()
     await close_ledger()
     await close_gateway()

@@ -23,6 +23,10 @@ param redriveMaxAttempts int
 param retentionDays int
 param maximumInstanceCount int
 param requireCallerRoles bool
+@description('Key Vault reference to the work-item signing key.')
+param signingKeyReference string
+@description('Key Vault reference to the previous signing key; empty: none.')
+param previousSigningKeyReference string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -61,6 +65,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    // Key Vault references are resolved with the app's user-assigned identity.
+    keyVaultReferenceIdentity: identityId
     httpsOnly: true
     clientCertEnabled: false
     functionAppConfig: {
@@ -199,6 +205,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RETENTION_DAYS'
           value: string(retentionDays)
+        }
+        // Signed work items: the key, from Key Vault (never a value here).
+        {
+          name: 'WORK_ITEM_SIGNING_KEY'
+          value: signingKeyReference
+        }
+        {
+          name: 'WORK_ITEM_SIGNING_KEY_PREVIOUS'
+          value: previousSigningKeyReference
         }
       ]
     }

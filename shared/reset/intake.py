@@ -14,6 +14,7 @@ from shared.guards import Caller
 from shared.ledger import Ledger, LedgerRecord, LimitReachedError, Limits
 from shared.models import ResetRequest
 from shared.settings import Settings
+from shared.signing import sign_work_item
 
 
 async def accept_reset(
@@ -33,6 +34,7 @@ async def accept_reset(
     alert should fire: many resets at once is what an attack looks like) and
     ``LimitReachedError`` is raised.
     """
+    signature = sign_work_item(settings.signing_keys()[0], reset_id, request)
     try:
         return await ledger.accept(
             request,
@@ -43,6 +45,7 @@ async def accept_reset(
             caller=caller.to_audit(),
             limits=Limits(settings.resets_per_hour, settings.resets_per_user_per_day),
             sweep_group_id=sweep_group_id,
+            signature=signature,
         )
     except LimitReachedError as exc:
         audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)

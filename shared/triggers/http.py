@@ -39,13 +39,14 @@ from shared.ledger import (
     LimitReachedError,
     get_ledger,
 )
-from shared.models import Outcome, OutcomeStatus, ResetMessage, ResetRequest
+from shared.models import Outcome, OutcomeStatus, ResetRequest
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem, bad_request, validation_problem
 from shared.reset.engine import ResetEngine
 from shared.reset.intake import accept_reset
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import SettingsError, get_settings
+from shared.signing import work_item
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -338,14 +339,14 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
             detail=f"replay of an earlier submission, which is {record.status}",
         )
         stored = record.stored_request()
-        if record.status == "accepted" and record.admitted and stored is not None:
+        if record.status == "accepted" and record.admitted and stored and record.signature:
             # The first submission may have been recorded but never queued: queue it again,
             # as recorded (never the replay's own copy, whose phone number the ledger cannot
             # compare). Running it twice is harmless, the claim lets only one worker through.
-            queue.set(ResetMessage(reset_id=record.id, request=stored).model_dump_json())
+            queue.set(work_item(record, stored))
         return status_response(req, record, {"Idempotent-Replayed": "true"})
     if request.mode == "async":
-        queue.set(ResetMessage(reset_id=record.id, request=request).model_dump_json())
+        queue.set(work_item(record, request))
         audit.emit_record(AuditEvent.accepted, record)
         return status_response(req, record)
     try:

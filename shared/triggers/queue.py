@@ -7,22 +7,23 @@ the runtime moves it to ``<queue>-poison``, where the second function records th
 
 from __future__ import annotations
 
-import json
+import hmac
 import logging
 
 import azure.functions as func
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from shared import audit
 from shared.audit import AuditEvent
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
-from shared.ledger import LeaseLostError, get_ledger
+from shared.ledger import LeaseLostError, LedgerRecord, ResetStatus, get_ledger
 from shared.models import ResetMessage
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import get_settings
+from shared.signing import verify_work_item
 from shared.triggers.http import QUEUE_CONNECTION, QUEUE_NAME
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,14 @@ async def process_reset(msg: func.QueueMessage) -> None:
         raise InvalidMessageError(f"queue message {msg.id} is not a reset message") from None
     settings = get_settings()
     ledger = await get_ledger()
+    admitted = await ledger.get(message.reset_id)
+    if admitted is None:
+        log.error("queue message %s names unknown reset %s", msg.id, message.reset_id)
+        return
+    forged = forgery(message, admitted, settings.signing_keys())
+    if forged:
+        _refuse_work_item(msg, admitted, forged)
+        return
     # LeaseHeldError propagates: another worker is on it; the message comes back later and
     # then finds the reset finished, or the lease expired (that worker died) and takes over.
     try:
@@ -75,16 +84,56 @@ async def process_reset(msg: func.QueueMessage) -> None:
     # RetryLaterError propagates: Graph is unavailable, the queue delivers the message again.
 
 
+def forgery(message: ResetMessage, record: LedgerRecord, keys: tuple[SecretStr, ...]) -> str | None:
+    """Why this message is not a work item the app admitted, or None when it is.
+
+    The request must carry the signature recorded on the row at admission, and that signature
+    must be the request's own under the app's key: a message naming a pending reset with
+    another user or phone number, or a refused or never-admitted row, is not run.
+    """
+    request = message.request
+    if request.dry_run or request.mode != "async" or request.temporary_access_pass:
+        return "a queued reset is never a dry run, synchronous, or one that issues a pass"
+    if record.status is ResetStatus.refused or not record.admitted or not record.signature:
+        return f"the reset was not admitted (it is {record.status})"
+    if not hmac.compare_digest(message.signature, record.signature):
+        return "its signature is not the one recorded when the reset was admitted"
+    if not verify_work_item(keys, record.id, request, record.signature):
+        return "its request is not the one the app admitted and signed"
+    return None
+
+
+def _refuse_work_item(msg: func.QueueMessage, record: LedgerRecord, why: str) -> None:
+    """Audited at error level, the row left as it is: the genuine message may still come."""
+    log.error("queue message %s for reset %s refused: %s", msg.id, record.id, why)
+    audit.emit_record(
+        AuditEvent.refused,
+        record,
+        detail=f"forged-work-item: queue message {msg.id} refused: {why}",
+        level=logging.ERROR,
+    )
+
+
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE_NAME}-poison", connection=QUEUE_CONNECTION)
 async def reset_poisoned(msg: func.QueueMessage) -> None:
-    """The runtime gave up on a reset message: mark the reset failed and say so loudly."""
+    """The runtime gave up on a reset message: mark the reset failed and say so loudly.
+
+    Only a message the app signed may fail a reset: anyone able to write to the poison queue
+    could otherwise fail any pending reset.
+    """
     try:
-        reset_id = str(json.loads(msg.get_body())["reset_id"])
-    except (ValueError, KeyError, TypeError):
+        message = ResetMessage.model_validate_json(msg.get_body())
+    except ValidationError:
         log.error("unreadable message %s reached the poison queue; it is dropped", msg.id)
         return
+    reset_id = message.reset_id
     ledger = await get_ledger()
     record = await ledger.get(reset_id)
+    if record is not None:
+        forged = forgery(message, record, get_settings().signing_keys())
+        if forged:
+            _refuse_work_item(msg, record, forged)
+            return
     reason = "gave up after repeated failures"
     if record is not None and record.last_error:
         reason += f"; last error: {record.last_error}"

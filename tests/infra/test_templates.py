@@ -158,14 +158,39 @@ def test_optional_settings_are_documented_with_their_defaults():
         assert default, f"{name} has no default in the README"
 
 
-def test_no_secret_in_settings_parameters_or_outputs():
+def test_the_one_secret_goes_to_key_vault_and_nowhere_else():
+    """The signing key is the app's one secret: a secure parameter that only the Key Vault
+    module stores, read by the app through Key Vault references, never output."""
     texts = {p.name: p.read_text() for p in bicep_files()}
     for name, text in texts.items():
         assert "listKeys(" not in text and "AccountKey=" not in text, name
-        assert "@secure()" not in text, f"{name}: the app needs no secret"
+        secure = re.findall(r"@secure\(\)(?:\s*@[^\n]*)*\s*param (\w+)", text)
+        assert set(secure) <= {"workItemSigningKey", "workItemSigningKeyPrevious"}, name
+        if secure:
+            assert name in ("main.bicep", "keyvault.bicep"), name
     main = template("main.bicep")
     for output in main["outputs"]:
         assert not re.search(r"key|secret|password|connection", output, re.I), output
+    assert "workItemSigningKey" not in json.dumps(main["modules"]["functionApp"])
+
+    vault = template("app/keyvault.bicep")
+    (kv,) = resources_of_type(vault, "Microsoft.KeyVault/vaults").values()
+    assert body(kv)["properties"]["enableRbacAuthorization"] is True
+    assert body(kv)["properties"]["enablePurgeProtection"] is True
+    secrets = resources_of_type(vault, "Microsoft.KeyVault/vaults/secrets")
+    assert {json.dumps(body(s)["properties"]["value"]) for s in secrets.values()} == {
+        json.dumps("workItemSigningKey"),
+        json.dumps("workItemSigningKeyPrevious"),
+    }
+    (reader,) = resources_of_type(vault, "Microsoft.Authorization/roleAssignments").values()
+    assert "4633458b-17de-408a-b874-0445c86b69e6" in json.dumps(vault["variables"])
+    assert body(reader)["properties"]["principalType"] == "ServicePrincipal"
+
+    settings = app_settings(template("app/function.bicep"))
+    assert settings["WORK_ITEM_SIGNING_KEY"] == "signingKeyReference"
+    assert settings["WORK_ITEM_SIGNING_KEY_PREVIOUS"] == "previousSigningKeyReference"
+    for output in ("signingKeyReference", "previousSigningKeyReference"):
+        assert "@Microsoft.KeyVault(SecretUri=" in json.dumps(vault["outputs"][output])
 
 
 def test_storage_is_locked_to_identities():

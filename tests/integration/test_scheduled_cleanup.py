@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
+from pydantic import SecretStr
 
 from emulator import Fault, GraphEmulator, Tenant
 from emulator.azurite import Azurite
@@ -24,6 +25,8 @@ from shared.graph.client import get_gateway
 from shared.ledger import PARTITION, RUN_PARTITION, Ledger, LedgerRecord, ResetStatus
 from shared.models import ResetMessage, ResetRequest
 from shared.settings import get_settings
+from shared.signing import sign_work_item
+from tests.conftest import TEST_SIGNING_KEY
 from tests.support.app import handler
 from tests.support.bindings import Out, TimerStub
 from tests.support.fixtures import StorageNames
@@ -190,7 +193,11 @@ class Seeder:
 
     async def accepted(self, ago: timedelta, req: ResetRequest, reset_id: str) -> LedgerRecord:
         at = datetime.now(UTC) - ago
-        record, _ = await Ledger(self.table, clock=lambda: at).accept(req, reset_id)
+        # Signed as admission signs it, so a re-drive can queue it as the worker expects.
+        signature = sign_work_item(SecretStr(TEST_SIGNING_KEY), reset_id, req)
+        record, _ = await Ledger(self.table, clock=lambda: at).accept(
+            req, reset_id, signature=signature
+        )
         return record
 
     async def set(self, reset_id: str, **columns: Any) -> None:
