@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ._common import GRAPH_APP_ID, GRAPH_RESOURCE, GraphError
+from .entra import EntraTokens
 from .faults import Fault, FaultList
 from .graph import (
     MAX_PAGE,
@@ -269,6 +270,8 @@ class GraphEmulator:
         self._thread: threading.Thread | None = None
         self._service: GraphService | None = None
         self._origin: str | None = None
+        # Entra ID as the issuer of callers' tokens (its JWKS is served here too).
+        self.entra = EntraTokens()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -280,6 +283,7 @@ class GraphEmulator:
         port = int(server.server_address[1])
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._origin = f"http://{host}:{port}"
+        self.entra.authority = self._origin
         self._service = GraphService(self.tenant, self._origin)
         if self._max_page_size is not None:
             self._service.max_page_size = self._max_page_size
@@ -396,8 +400,11 @@ class GraphEmulator:
     # -- request handling ------------------------------------------------------------------
 
     def _dispatch(self, handler: _Handler) -> None:
-        if handler.path.split("?", 1)[0].rstrip("/") == TOKEN_PATH:
+        path = handler.path.split("?", 1)[0].rstrip("/")
+        if path == TOKEN_PATH:
             self._token_endpoint(handler)
+        elif path == self.entra.jwks_path and handler.command == "GET":
+            handler.write(200, {}, self.entra.jwks())
         else:
             self._graph_endpoint(handler)
 

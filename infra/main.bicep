@@ -168,6 +168,7 @@ module functionApp 'app/function.bicep' = {
     retentionDays: retentionDays
     maximumInstanceCount: maximumInstanceCount
     requireCallerRoles: !empty(authClientId)
+    callerAudiences: empty(authClientId) ? '' : '${authClientId},api://${authClientId}'
     signingKeyReference: keyVault.outputs.signingKeyReference
     previousSigningKeyReference: keyVault.outputs.previousSigningKeyReference
   }

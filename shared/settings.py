@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 
@@ -46,6 +54,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "REQUIRE_CALLER_ROLES": "require_caller_roles",
     "CALLER_EXECUTE_ROLE": "caller_execute_role",
     "CALLER_PREVIEW_ROLE": "caller_preview_role",
+    "CALLER_TENANT_ID": "caller_tenant_id",
+    "CALLER_AUDIENCES": "caller_audiences",
+    "CALLER_AUTHORITY": "caller_authority",
     "RESETS_PER_HOUR": "resets_per_hour",
     "RESETS_PER_USER_PER_DAY": "resets_per_user_per_day",
     "CLEANUP_SCHEDULE": "cleanup_schedule",
@@ -167,6 +178,23 @@ class Settings(BaseModel):
         max_length=120,
         description="App role that allows dry runs and status reads only.",
     )
+    caller_tenant_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+        description="Tenant whose Entra ID access tokens callers present (issuer and signing "
+        "keys). Required when callers must bring app roles.",
+    )
+    caller_audiences: tuple[str, ...] = Field(
+        default=(),
+        description="Comma-separated audiences a caller's token must be for: the API app "
+        "registration's client id and application id URI. Required when callers must bring "
+        "app roles.",
+    )
+    caller_authority: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Entra ID authority that publishes the tenant's signing keys and issues "
+        "v2.0 tokens; national clouds (and the emulator) override it.",
+    )
     resets_per_hour: int = Field(
         default=30,
         ge=1,
@@ -221,7 +249,11 @@ class Settings(BaseModel):
     )
 
     @field_validator(
-        "denied_users", "protected_group_ids", "allowed_role_template_ids", mode="before"
+        "denied_users",
+        "protected_group_ids",
+        "allowed_role_template_ids",
+        "caller_audiences",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -237,14 +269,14 @@ class Settings(BaseModel):
             raise ValueError(f"not object ids (GUIDs): {', '.join(bad)}")
         return value
 
-    @field_validator("graph_base_url")
+    @field_validator("graph_base_url", "caller_authority")
     @classmethod
-    def _check_base_url(cls, value: str) -> str:
+    def _check_base_url(cls, value: str, info: ValidationInfo) -> str:
         parts = urlsplit(value)
         loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
         if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
             raise ValueError("must be an https URL (plain http only for a loopback emulator)")
-        if not parts.path.rstrip("/"):
+        if info.field_name == "graph_base_url" and not parts.path.rstrip("/"):
             raise ValueError("must include the version segment, for example /v1.0")
         return value.rstrip("/")
 
@@ -272,6 +304,16 @@ class Settings(BaseModel):
             raise SettingsError("WORK_ITEM_SIGNING_KEY is not set")
         previous = self.work_item_signing_key_previous
         return (self.work_item_signing_key, *((previous,) if previous else ()))
+
+    def caller_token_issuers(self) -> tuple[str, ...]:
+        """Issuers of the tenant's v2.0 and v1.0 access tokens."""
+        tenant = self.caller_tenant_id
+        v1 = (
+            f"https://sts.windows.net/{tenant}/"
+            if self.caller_authority == "https://login.microsoftonline.com"
+            else f"{self.caller_authority}/{tenant}/"
+        )
+        return (f"{self.caller_authority}/{tenant}/v2.0", v1)
 
     @property
     def caller_roles_required(self) -> bool:

@@ -23,6 +23,8 @@ param redriveMaxAttempts int
 param retentionDays int
 param maximumInstanceCount int
 param requireCallerRoles bool
+@description('Comma-separated audiences of callers\' tokens (the API app\'s client id and application id URI); empty without authentication.')
+param callerAudiences string
 @description('Key Vault reference to the work-item signing key.')
 param signingKeyReference string
 @description('Key Vault reference to the previous signing key; empty: none.')
@@ -180,6 +182,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           // announces authentication through WEBSITE_AUTH_ENABLED.
           name: 'REQUIRE_CALLER_ROLES'
           value: string(requireCallerRoles)
+        }
+        // The app verifies callers' tokens itself: issued by this tenant, for the API app.
+        {
+          name: 'CALLER_TENANT_ID'
+          value: tenant().tenantId
+        }
+        {
+          name: 'CALLER_AUDIENCES'
+          value: callerAudiences
         }
         {
           name: 'CALLER_EXECUTE_ROLE'

@@ -5,6 +5,7 @@ from shared.guards.callers import (
     Caller,
     CallerRejectedError,
     authorize_caller,
+    close_signing_keys,
     identify_caller,
 )
 from shared.guards.targets import (
@@ -23,5 +24,6 @@ __all__ = [
     "TargetProtectedError",
     "authorize_caller",
     "check_target",
+    "close_signing_keys",
     "identify_caller",
 ]

@@ -1,19 +1,25 @@
 """Callers: who is asking, and whether they may.
 
-With App Service Authentication on, the platform authenticates the caller and passes the
-principal in ``X-MS-CLIENT-PRINCIPAL``; the app decides what the caller's app roles allow.
+With caller roles required (``REQUIRE_CALLER_ROLES``, or App Service Authentication on), the
+app verifies the caller's Entra ID access token itself: its signature against the tenant's
+published keys, the issuer, the audience, the expiry, and the app roles it carries. No header
+is taken on trust: ``X-MS-CLIENT-PRINCIPAL`` is set by App Service Authentication, but when
+that is turned off (or was never on) any client can send it. App Service Authentication stays
+an optional outer gate; the role decision is the app's.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.settings import Settings
+import httpx
+import jwt
+
+from shared.settings import Settings, SettingsError
 
 
 class CallerRejectedError(Exception):
@@ -27,8 +33,8 @@ class CallerRejectedError(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: a function-key holder, or an Entra application signed in through App
-    Service Authentication (its app roles come from the token)."""
+    """Who is calling: a function-key holder, or an Entra application whose access token the
+    app verified (its app roles come from the token)."""
 
     authenticated_by: str
     app_id: str | None = None
@@ -40,36 +46,128 @@ class Caller:
 
 
 FUNCTION_KEY_CALLER = Caller("function-key")
-_ROLE_CLAIMS = {"roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"}
+TOKEN_CALLER = "entra-id-token"
+# Clock skew tolerated on exp/nbf, as Microsoft's own validators do.
+_LEEWAY_SECONDS = 300
+# An unknown key id makes the app fetch the keys again, but not more often than this.
+_REFRESH_SECONDS = 60.0
+# Keys are fetched again after this long even when every kid is known (Entra rolls keys).
+_MAX_KEY_AGE_SECONDS = 24 * 3600.0
 
 
-def identify_caller(headers: Mapping[str, str], *, roles_required: bool) -> Caller:
-    """The caller as App Service Authentication describes it.
+class SigningKeys:
+    """The tenant's published signing keys, fetched on first use and cached per process."""
 
-    The ``X-MS-CLIENT-PRINCIPAL`` header is only trusted when App Service Authentication is on
-    (``roles_required``): then the platform strips any such header a client sends and sets its
-    own. With it off, the function key is the only credential and the header is ignored.
-    """
-    if not roles_required:
+    def __init__(self) -> None:
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._url: str | None = None
+        self._fetched_at = float("-inf")
+        self._lock: asyncio.Lock | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    async def key(self, url: str, kid: str) -> jwt.PyJWK | None:
+        if url != self._url:
+            self._keys, self._url, self._fetched_at = {}, url, float("-inf")
+        if self._stale(kid):
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if self._stale(kid):  # not fetched meanwhile by a concurrent request
+                    await self._fetch(url)
+        return self._keys.get(kid)
+
+    def _stale(self, kid: str) -> bool:
+        age = time.monotonic() - self._fetched_at
+        return (kid not in self._keys and age > _REFRESH_SECONDS) or age > _MAX_KEY_AGE_SECONDS
+
+    async def _fetch(self, url: str) -> None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        try:
+            response = await self._http.get(url)
+            response.raise_for_status()
+            key_set = jwt.PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+            # Fail closed: without the keys no token can be verified.
+            raise CallerRejectedError(
+                401, f"the tenant's signing keys could not be read ({type(exc).__name__})"
+            ) from None
+        self._keys = {k.key_id: k for k in key_set.keys if k.key_id}
+        self._fetched_at = time.monotonic()
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._keys, self._url, self._fetched_at = {}, None, float("-inf")
+        self._lock = self._http = None
+
+
+_signing_keys = SigningKeys()
+
+
+async def identify_caller(headers: Mapping[str, str], settings: Settings) -> Caller:
+    """The caller, from its verified bearer token when caller roles are required; otherwise
+    the function key is the only credential and no header counts."""
+    if not settings.caller_roles_required:
         return FUNCTION_KEY_CALLER
-    encoded = headers.get("x-ms-client-principal")
-    if not encoded:
-        raise CallerRejectedError(401, "no signed-in caller (App Service Authentication)")
-    try:
-        principal = json.loads(base64.b64decode(encoded, validate=True))
-        if not isinstance(principal, dict):
-            raise TypeError("the principal is not a JSON object")
-        claims = [(str(c["typ"]), str(c["val"])) for c in principal.get("claims", [])]
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        raise CallerRejectedError(401, "unreadable caller principal") from None
-    role_types = _ROLE_CLAIMS | {str(principal.get("role_typ") or "roles")}
-    values = dict(claims)
+    if not settings.caller_tenant_id or not settings.caller_audiences:
+        raise SettingsError(
+            "CALLER_TENANT_ID and CALLER_AUDIENCES must be set when callers need app roles"
+        )
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise CallerRejectedError(401, "no Entra ID access token (Authorization: Bearer)")
+    claims = await _verified_claims(token.strip(), settings)
+    roles = claims.get("roles") or []
     return Caller(
-        authenticated_by="app-service-authentication",
-        app_id=values.get("appid") or values.get("azp"),
-        name=headers.get("x-ms-client-principal-name") or values.get("name"),
-        roles=frozenset(v for t, v in claims if t in role_types),
+        authenticated_by=TOKEN_CALLER,
+        app_id=str(claims.get("azp") or claims.get("appid") or "") or None,
+        name=str(claims.get("app_displayname") or "") or None,
+        roles=frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset(),
     )
+
+
+async def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise CallerRejectedError(401, "the access token is not a JWT") from None
+    if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+        raise CallerRejectedError(401, "the access token is not signed the way Entra ID signs")
+    url = f"{settings.caller_authority}/{settings.caller_tenant_id}/discovery/v2.0/keys"
+    key = await _signing_keys.key(url, header["kid"])
+    if key is None:
+        raise CallerRejectedError(
+            401, "the access token is signed by a key the tenant does not publish"
+        )
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=key.key,
+            algorithms=["RS256"],
+            audience=list(settings.caller_audiences),
+            issuer=list(settings.caller_token_issuers()),
+            leeway=_LEEWAY_SECONDS,
+            options={"require": ["exp", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise CallerRejectedError(401, "the access token has expired") from None
+    except jwt.InvalidAudienceError:
+        raise CallerRejectedError(401, "the access token is for another audience") from None
+    except jwt.InvalidIssuerError:
+        raise CallerRejectedError(401, "the access token is from another issuer") from None
+    except jwt.InvalidTokenError as exc:
+        raise CallerRejectedError(
+            401, f"the access token is not valid ({type(exc).__name__})"
+        ) from None
+    if str(claims.get("tid", "")).lower() != str(settings.caller_tenant_id).lower():
+        raise CallerRejectedError(401, "the access token is from another tenant")
+    return claims
+
+
+async def close_signing_keys() -> None:
+    """Forget the cached keys and their HTTP client (tests switch tenants)."""
+    await _signing_keys.close()
 
 
 def authorize_caller(caller: Caller, settings: Settings, *, dry_run: bool) -> None:

@@ -227,7 +227,7 @@ def _audit_request(
     )
 
 
-def _authorized_request(req: func.HttpRequest, reset_id: str) -> tuple[ResetRequest, Caller]:
+async def _authorized_request(req: func.HttpRequest, reset_id: str) -> tuple[ResetRequest, Caller]:
     """The caller and its validated request; 401/403 for a caller without the right role.
 
     The body is read before the role check because a dry run needs a lesser role; nothing is
@@ -237,7 +237,7 @@ def _authorized_request(req: func.HttpRequest, reset_id: str) -> tuple[ResetRequ
     caller: Caller | None = None
     request: ResetRequest | None = None
     try:
-        caller = identify_caller(req.headers, roles_required=settings.caller_roles_required)
+        caller = await identify_caller(req.headers, settings)
         request = parse_reset_request(req)
         authorize_caller(caller, settings, dry_run=request.dry_run)
     except CallerRejectedError as exc:
@@ -301,7 +301,7 @@ def _limit_problem(exc: LimitReachedError) -> Problem:
 
 
 async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) -> func.HttpResponse:
-    request, caller = _authorized_request(req, reset_id)
+    request, caller = await _authorized_request(req, reset_id)
     key = _idempotency_key(req)
     if request.dry_run:
         return await _dry_run(request, reset_id, caller)
@@ -392,7 +392,7 @@ async def get_reset(req: func.HttpRequest) -> func.HttpResponse:
     reset_id = (req.route_params.get("reset_id") or "").lower()
     try:
         settings = get_settings()
-        caller = identify_caller(req.headers, roles_required=settings.caller_roles_required)
+        caller = await identify_caller(req.headers, settings)
         authorize_caller(caller, settings, dry_run=True)
     except CallerRejectedError as exc:
         return problem_response(_caller_problem(exc))

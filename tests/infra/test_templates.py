@@ -36,6 +36,7 @@ OPTIONAL_SETTINGS = {
     "STATUS_RETRY_AFTER_SECONDS",
     STORAGE_CONNECTION,  # a connection string: local runs only; Azure uses the identity
     "WEBSITE_AUTH_ENABLED",  # set by the platform when App Service Authentication is on
+    "CALLER_AUTHORITY",  # public cloud by default; national clouds set it
 }
 # Read by the platform rather than by the app's code.
 PLATFORM_SETTINGS = {
@@ -291,6 +292,14 @@ def test_graph_permissions_are_the_documented_least_privilege_list():
     guid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
     assert set(re.findall(guid, loop)) - {GRAPH_APP_ID} == set(reset_roles.values())
     assert set(re.findall(guid, sweep.split("```", 1)[0])) == set(sweep_roles.values())
+
+
+def test_callers_tokens_are_checked_for_this_tenant_and_the_api_app():
+    settings = app_settings(template("app/function.bicep"))
+    assert "tenantId" in json.dumps(settings["CALLER_TENANT_ID"])
+    function_params = json.dumps(template("main.bicep")["modules"]["functionApp"])
+    assert "api://${authClientId}" in function_params or "api://" in function_params
+    assert "callerAudiences" in function_params
 
 
 def test_graph_permissions_and_app_service_authentication_are_optional_in_main():

@@ -1,11 +1,15 @@
-"""Caller authorization with App Service Authentication on, through the HTTP functions.
+"""Caller authorization with caller roles required, through the HTTP functions.
 
-The principal headers are crafted the way the platform writes them; with the setting
-WEBSITE_AUTH_ENABLED (which App Service sets) or REQUIRE_CALLER_ROLES (which the templates set)
-the app trusts them and checks app roles.
+With WEBSITE_AUTH_ENABLED (which App Service sets) or REQUIRE_CALLER_ROLES (which the templates
+set), the app verifies the caller's Entra ID access token against the tenant's published keys
+(the emulator plays Entra ID) and checks its app roles; no header is trusted.
 """
 
 from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -13,36 +17,48 @@ from azure.data.tables.aio import TableClient
 
 from emulator import GraphEmulator
 from emulator.azurite import Azurite
+from emulator.entra import API_CLIENT_ID
+from shared.guards import close_signing_keys
 from shared.settings import get_settings
 from tests.support.audit import audit_events
 from tests.support.fixtures import StorageNames
 from tests.support.http import body_of, problem, status, submit
-from tests.unit.test_callers import principal
 
 ALEX = "alex.wilber@contoso.example"
 BODY = {"user": ALEX, "ticket_id": "CHG0001", "requested_by": "desk@contoso.example"}
 SERVICENOW = "8a1f5c1e-3b7d-4c55-9a9e-2f6d1c0b7e41"
 
 
-def signed_in(*roles: str) -> dict[str, str]:
-    return {
-        "X-MS-CLIENT-PRINCIPAL": principal(*roles, appid=SERVICENOW),
-        "X-MS-CLIENT-PRINCIPAL-NAME": "ServiceNow production",
-    }
+def signed_in(emu: GraphEmulator, *roles: str) -> dict[str, str]:
+    token = emu.entra.issue(*roles, app_id=SERVICENOW, app_displayname="ServiceNow production")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def forged_principal(*roles: str) -> str:
+    """An X-MS-CLIENT-PRINCIPAL header as App Service Authentication writes it: any client can
+    send one when the platform is not in front to strip it."""
+    claims = [{"typ": "appid", "val": SERVICENOW}] + [{"typ": "roles", "val": r} for r in roles]
+    document = {"auth_typ": "aad", "role_typ": "roles", "claims": claims}
+    return base64.b64encode(json.dumps(document).encode()).decode()
 
 
 @pytest.fixture(params=["WEBSITE_AUTH_ENABLED", "REQUIRE_CALLER_ROLES"])
-def easy_auth(
+async def easy_auth(
     app_env: StorageNames,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     request: pytest.FixtureRequest,
-) -> StorageNames:
+) -> AsyncIterator[StorageNames]:
     """Authentication on, as the platform announces it or as the templates require it."""
     caplog.set_level("INFO", logger="mfa_reset.audit")
+    emu: GraphEmulator = request.getfixturevalue("graph_emulator")
     monkeypatch.setenv(request.param, "true")
+    monkeypatch.setenv("CALLER_TENANT_ID", emu.entra.tenant_id)
+    monkeypatch.setenv("CALLER_AUDIENCES", f"{API_CLIENT_ID},api://{API_CLIENT_ID}")
+    monkeypatch.setenv("CALLER_AUTHORITY", emu.origin)
     get_settings.cache_clear()
-    return app_env
+    yield app_env
+    await close_signing_keys()
 
 
 async def ledger_rows(azurite: Azurite, names: StorageNames) -> list[dict[str, object]]:
@@ -79,7 +95,9 @@ async def test_a_caller_without_a_role_is_a_403_and_audited(
     azurite: Azurite,
     caplog: pytest.LogCaptureFixture,
 ):
-    response, queue = await submit({**BODY, "mode": "sync"}, signed_in("Some.Other.Role"))
+    response, queue = await submit(
+        {**BODY, "mode": "sync"}, signed_in(graph_emulator, "Some.Other.Role")
+    )
 
     assert response.status_code == 403
     body = problem(response)
@@ -99,7 +117,7 @@ async def test_a_caller_without_a_role_is_a_403_and_audited(
 async def test_the_preview_role_allows_dry_runs_only(
     easy_auth: StorageNames, graph_emulator: GraphEmulator
 ):
-    preview = signed_in("MfaReset.Preview")
+    preview = signed_in(graph_emulator, "MfaReset.Preview")
 
     dry, _ = await submit({**BODY, "dry_run": True}, preview)
     assert dry.status_code == 200
@@ -117,17 +135,17 @@ async def test_the_execute_role_runs_and_the_caller_is_recorded(
     azurite: Azurite,
     caplog: pytest.LogCaptureFixture,
 ):
-    response, _ = await submit(BODY, signed_in("MfaReset.Execute"))
+    response, _ = await submit(BODY, signed_in(graph_emulator, "MfaReset.Execute"))
 
     assert response.status_code == 202
     (row,) = await ledger_rows(azurite, easy_auth)
-    assert row["CallerAuth"] == "app-service-authentication"
+    assert row["CallerAuth"] == "entra-id-token"
     assert row["CallerAppId"] == SERVICENOW
     assert row["CallerName"] == "ServiceNow production"
     (event,) = audit_events(caplog)
     assert event["event"] == "accepted"
     assert event["caller"] == {
-        "authenticated_by": "app-service-authentication",
+        "authenticated_by": "entra-id-token",
         "app_id": SERVICENOW,
         "name": "ServiceNow production",
     }
@@ -136,22 +154,51 @@ async def test_the_execute_role_runs_and_the_caller_is_recorded(
 async def test_status_reads_need_one_of_the_roles(
     easy_auth: StorageNames, graph_emulator: GraphEmulator
 ):
-    response, _ = await submit(BODY, signed_in("MfaReset.Execute"))
+    response, _ = await submit(BODY, signed_in(graph_emulator, "MfaReset.Execute"))
     reset_id = body_of(response)["id"]
 
     assert (await status(reset_id)).status_code == 401
-    assert (await status(reset_id, signed_in("User.Read"))).status_code == 403
-    assert (await status(reset_id, signed_in("MfaReset.Preview"))).status_code == 202
-    assert (await status(reset_id, signed_in("MfaReset.Execute"))).status_code == 202
+    assert (await status(reset_id, signed_in(graph_emulator, "User.Read"))).status_code == 403
+    assert (
+        await status(reset_id, signed_in(graph_emulator, "MfaReset.Preview"))
+    ).status_code == 202
+    assert (
+        await status(reset_id, signed_in(graph_emulator, "MfaReset.Execute"))
+    ).status_code == 202
 
 
 async def test_with_function_keys_only_a_principal_header_grants_nothing_and_is_not_recorded(
     app_env: StorageNames, graph_emulator: GraphEmulator, azurite: Azurite
 ):
-    # Without App Service Authentication in front, the header is whatever the client sent.
-    response, _ = await submit(BODY, signed_in("MfaReset.Execute"))
+    # Without caller roles required, neither a token nor a principal header counts.
+    headers = {
+        **signed_in(graph_emulator, "MfaReset.Execute"),
+        "X-MS-CLIENT-PRINCIPAL": forged_principal("MfaReset.Execute"),
+    }
+    response, _ = await submit(BODY, headers)
 
     assert response.status_code == 202
     (row,) = await ledger_rows(azurite, app_env)
     assert row["CallerAuth"] == "function-key"
     assert row.get("CallerAppId") is None
+
+
+async def test_a_self_made_principal_header_grants_nothing(
+    easy_auth: StorageNames,
+    graph_emulator: GraphEmulator,
+    azurite: Azurite,
+    caplog: pytest.LogCaptureFixture,
+):
+    """The review's finding: with App Service Authentication off, a client-made header
+    claiming the execute role got a 202 and a forged caller name in the audit trail."""
+    forged = {"X-MS-CLIENT-PRINCIPAL": forged_principal("MfaReset.Execute")}
+    response, queue = await submit(BODY, forged)
+    assert response.status_code == 401
+    assert not queue.is_set
+
+    # Beside a genuine token without the role, the header adds nothing either.
+    response, queue = await submit(BODY, {**forged, **signed_in(graph_emulator, "User.Read")})
+    assert response.status_code == 403
+    assert not queue.is_set
+    assert await ledger_rows(azurite, easy_auth) == []
+    assert graph_emulator.requests == []
