@@ -34,7 +34,7 @@ from typing import Any
 from shared import audit
 from shared.audit import AuditEvent
 from shared.clock import Clock, utc_now
-from shared.graph.contract import Gateway
+from shared.graph.contract import DirectoryUser, Gateway
 from shared.guards import Caller
 from shared.ledger import (
     IdempotencyConflictError,
@@ -161,13 +161,13 @@ class CleanupRun:
                     }
                 )
             )
-            if not await self._accept(request, group_id):
+            if not await self._accept(request, group_id, member):
                 # The tenant's hourly cap is reached: the rest waits for a later run instead of
                 # leaving one refused row and one alert per member.
                 self.summary.deferred += len(members) - n - 1
                 return
 
-    async def _accept(self, request: ResetRequest, group_id: str) -> bool:
+    async def _accept(self, request: ResetRequest, group_id: str, member: DirectoryUser) -> bool:
         """Request one member's reset; False when the tenant's hourly cap stops the sweep."""
         try:
             record, created = await accept_reset(
@@ -177,6 +177,7 @@ class CleanupRun:
                 caller=SCHEDULE_CALLER,
                 settings=self._settings,
                 sweep_group_id=group_id,
+                user=member,  # from the group listing: no read needed to know who it is
             )
         except LimitReachedError as exc:
             self.summary.refused += 1  # stays in the group; a later run tries again

@@ -199,10 +199,18 @@ class LedgerRecord:
         )
 
 
-def idempotency_scope(request: ResetRequest, idempotency_key: str | None) -> str:
-    """What makes two submissions "the same": the caller's key, else ticket plus target."""
+def idempotency_scope(
+    request: ResetRequest, idempotency_key: str | None, caller_app_id: str | None = None
+) -> str:
+    """What makes two submissions "the same": the caller's key, else ticket plus target.
+
+    A key belongs to its caller (the application id of a verified token): keys are often
+    predictable (a ticket number), and another caller must not pre-claim one (and cause a 422)
+    or read back an outcome under it. Function-key callers share one scope: the host does not
+    tell the app which key was used.
+    """
     if idempotency_key:
-        return f"key:{idempotency_key}"
+        return f"key:{(caller_app_id or 'function-key').lower()}:{idempotency_key}"
     return f"ticket:{request.ticket_id.lower()}|user:{request.user.lower()}"
 
 
@@ -286,11 +294,14 @@ class Ledger:
         limits: Limits | None = None,
         sweep_group_id: str | None = None,
         signature: str | None = None,
+        user: tuple[str, str] | None = None,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
 
         ``signature`` is the app's signature of the request (``shared.signing``); the queue
-        worker runs only messages that carry it for the request they carry.
+        worker runs only messages that carry it for the request they carry. ``user`` is the
+        target's object id and UPN, resolved at admission, so the per-user limit counts the
+        user however a request names them.
 
         With ``claim_for`` the row is created already ``running`` under that owner's lease (a
         synchronous request runs in the invocation that accepted it). With ``limits`` the row is
@@ -316,6 +327,7 @@ class Ledger:
             "TargetKey": request.user.lower(),
             "Admitted": limits is None,
             "Signature": signature,
+            **({"UserId": user[0].lower(), "TargetUpn": user[1].lower()} if user else {}),
         }
         if sweep_group_id is not None:
             entity.update(SweepGroupId=sweep_group_id, GroupRemoval="pending")
@@ -333,7 +345,8 @@ class Ledger:
                 LeaseOwner=claim_for,
                 LeaseExpiresAt=now + timedelta(seconds=lease_seconds),
             )
-        index_key = _index_row_key(idempotency_scope(request, idempotency_key))
+        caller_app_id = caller.get("app_id") if caller else None
+        index_key = _index_row_key(idempotency_scope(request, idempotency_key, caller_app_id))
         index = {
             "PartitionKey": PARTITION,
             "RowKey": index_key,
@@ -415,15 +428,16 @@ class Ledger:
                     "RowKey": record.id,
                     "AcceptedAt": record.accepted_at,
                     "TargetKey": record.target.lower(),
+                    "UserId": record.user_id,
                 }
             )
         counted = sorted((row["AcceptedAt"], row["RowKey"], row) for row in rows)
         in_hour = [c for c in counted if c[0] > record.accepted_at - HOUR]
-        key = record.target.lower()
+        keys = {record.target.lower(), *((record.user_id.lower(),) if record.user_id else ())}
         same_user = [
             c
             for c in counted
-            if key in {c[2].get("TargetKey"), c[2].get("UserId"), c[2].get("TargetUpn")}
+            if keys & {c[2].get("TargetKey"), c[2].get("UserId"), c[2].get("TargetUpn")}
         ]
         if len(in_hour) > limits.per_hour:
             limit, window, cap, window_rows = "tenant-hourly-cap", HOUR, limits.per_hour, in_hour

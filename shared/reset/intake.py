@@ -10,6 +10,7 @@ import logging
 
 from shared import audit
 from shared.audit import AuditEvent
+from shared.graph.contract import DirectoryUser
 from shared.guards import Caller
 from shared.ledger import Ledger, LedgerRecord, LimitReachedError, Limits
 from shared.models import ResetRequest
@@ -27,12 +28,14 @@ async def accept_reset(
     idempotency_key: str | None = None,
     claim_for: str | None = None,
     sweep_group_id: str | None = None,
+    user: DirectoryUser | None = None,
 ) -> tuple[LedgerRecord, bool]:
     """Record the request under the blast-radius limits; returns the row and whether it is new.
 
     Past a limit the row is recorded ``refused``, an error-level audit event is written (an
     alert should fire: many resets at once is what an attack looks like) and
-    ``LimitReachedError`` is raised.
+    ``LimitReachedError`` is raised. ``user`` is the target as Graph resolved it: the
+    per-user limit then counts it by object id, however each request names it.
     """
     signature = sign_work_item(settings.signing_keys()[0], reset_id, request)
     try:
@@ -46,6 +49,7 @@ async def accept_reset(
             limits=Limits(settings.resets_per_hour, settings.resets_per_user_per_day),
             sweep_group_id=sweep_group_id,
             signature=signature,
+            user=(user.id, user.user_principal_name) if user else None,
         )
     except LimitReachedError as exc:
         audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)

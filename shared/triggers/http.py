@@ -306,6 +306,11 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
     if request.dry_run:
         return await _dry_run(request, reset_id, caller)
     settings = get_settings()
+    # Who the target is, before anything is recorded: an unknown user is a 404 now rather
+    # than a failed reset later, and the per-user limit counts the object id, however the
+    # request names the user.
+    with _reset_problems():
+        user = await (await get_gateway()).get_user(request.user)
     ledger = await get_ledger()
     owner = new_owner() if request.mode == "sync" else None
     try:
@@ -317,6 +322,7 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
             settings=settings,
             idempotency_key=key,
             claim_for=owner,
+            user=user,
         )
     except IdempotencyConflictError as exc:
         # A different request under a key already used: a client bug, or someone replaying.

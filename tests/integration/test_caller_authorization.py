@@ -202,3 +202,22 @@ async def test_a_self_made_principal_header_grants_nothing(
     assert not queue.is_set
     assert await ledger_rows(azurite, easy_auth) == []
     assert graph_emulator.requests == []
+
+
+async def test_idempotency_keys_belong_to_their_caller(
+    easy_auth: StorageNames, graph_emulator: GraphEmulator
+):
+    """A predictable key (a ticket number) used by another caller is neither a conflict (422)
+    nor a way to read back the first caller's reset."""
+    other_app = "0d4c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d"
+    first_caller = {**signed_in(graph_emulator, "MfaReset.Execute"), "Idempotency-Key": "INC42"}
+    token = graph_emulator.entra.issue("MfaReset.Execute", app_id=other_app)
+    second_caller = {"Authorization": f"Bearer {token}", "Idempotency-Key": "INC42"}
+
+    first, _ = await submit(BODY, first_caller)
+    replay, _ = await submit(BODY, first_caller)
+    assert body_of(replay)["id"] == body_of(first)["id"]  # the same caller replays
+
+    other, _ = await submit({**BODY, "ticket_id": "CHG0002"}, second_caller)
+    assert other.status_code == 202  # not a 422: the key is the other caller's own
+    assert body_of(other)["id"] != body_of(first)["id"]

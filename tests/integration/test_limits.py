@@ -288,3 +288,34 @@ async def test_past_a_limit_the_http_answer_is_a_429_and_an_error_event(
     # The ledger keeps the refusal, without a replayable idempotency entry.
     record = await (await get_ledger()).get(details["reset_id"])
     assert record is not None and record.status is ResetStatus.refused
+
+
+async def test_two_pending_requests_naming_one_user_two_ways_count_as_one_user(
+    app_env: StorageNames, graph_emulator: GraphEmulator, monkeypatch: pytest.MonkeyPatch
+):
+    """The review's finding: by UPN and by object id, both still queued, both were accepted
+    with RESETS_PER_USER_PER_DAY=1. Admission now resolves the user to its object id."""
+    monkeypatch.setenv("RESETS_PER_USER_PER_DAY", "1")
+    get_settings.cache_clear()
+    alex = graph_emulator.tenant.user("alex.wilber@contoso.example")
+    assert alex is not None
+    body = {"requested_by": "desk", "ticket_id": "INC1"}
+
+    first, queue = await submit({**body, "user": "alex.wilber@contoso.example"})
+    assert first.status_code == 202 and queue.is_set
+    second, queue = await submit({**body, "ticket_id": "INC2", "user": alex.id.upper()})
+    assert second.status_code == 429
+    assert problem(second)["limit"] == "user-cooldown"
+    assert not queue.is_set
+    assert graph_emulator.writes() == []  # admission only reads
+
+
+async def test_an_unknown_user_is_refused_at_admission(
+    app_env: StorageNames, graph_emulator: GraphEmulator
+):
+    response, queue = await submit(
+        {"user": "nobody@contoso.example", "requested_by": "desk", "ticket_id": "INC3"}
+    )
+    assert response.status_code == 404
+    assert problem(response)["type"] == "urn:mfa-reset:problem:user-not-found"
+    assert not queue.is_set
