@@ -306,6 +306,7 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
     if request.dry_run:
         return await _dry_run(request, reset_id, caller)
     settings = get_settings()
+    settings.signing_keys()  # no key, no admission: fail before anything is read or written
     # Who the target is, before anything is recorded: an unknown user is a 404 now rather
     # than a failed reset later, and the per-user limit counts the object id, however the
     # request names the user.

@@ -61,7 +61,8 @@ async def test_accept_queue_process_then_status(
     assert accepted["status"] == "accepted"
     assert response.headers["Location"] == f"https://mfa-reset.example/api/resets/{reset_id}"
     assert int(response.headers["Retry-After"]) > 0
-    assert graph_emulator.requests == []  # nothing happens before the worker runs
+    # Before the worker runs, admission has only read who the user is.
+    assert [(r.method, r.path) for r in graph_emulator.requests] == [("GET", f"/v1.0/users/{ALEX}")]
 
     pending = await status(reset_id)
     assert pending.status_code == 202
@@ -206,11 +207,12 @@ async def test_a_message_that_keeps_failing_ends_in_the_poison_path(
     graph_emulator: GraphEmulator,
     caplog: pytest.LogCaptureFixture,
 ):
+    response, queue = await submit(BODY)
+    reset_id = body_of(response)["id"]
+    # Graph goes down after admission (which resolved the user) and stays down.
     graph_emulator.faults.add(
         Fault(method="GET", path="/users/", status=503, retry_after="0", times=None)
     )
-    response, queue = await submit(BODY)
-    reset_id = body_of(response)["id"]
     await enqueue(queue_host, app_env, queue)
 
     report = await queue_host.drain(app_env.queue, functions()["process_reset"])

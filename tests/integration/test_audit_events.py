@@ -145,10 +145,11 @@ async def test_a_poisoned_reset_is_a_failure(
     graph_emulator: GraphEmulator,
     caplog: pytest.LogCaptureFixture,
 ):
+    response, queue = await submit(BODY)
+    # Graph goes down after admission (which resolved the user) and stays down.
     graph_emulator.faults.add(
         Fault(method="GET", path="/users/", status=503, retry_after="0", times=None)
     )
-    response, queue = await submit(BODY)
     await queue_host.send(app_env.queue, queue.get())
     await queue_host.drain(app_env.queue, handler("process_reset"))
     assert [e["event"] for e in audit_events(caplog)] == ["accepted"]  # retries are not events

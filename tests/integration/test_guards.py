@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import azure.functions as func
 import pytest
 
 from emulator import Fault, GraphEmulator, Tenant
@@ -21,7 +20,6 @@ from shared.guards.targets import GROUP_MEMBER, PATH_KINDS, PIM_FOR_GROUPS, ROLE
 from shared.models import OutcomeStatus, ResetRequest
 from shared.reset.engine import ResetEngine
 from tests.support.app import handler
-from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
 from tests.support.http import body_of, status, submit
@@ -312,13 +310,7 @@ async def test_refusal_is_a_403_problem_and_a_refused_ledger_row(
 ):
     caplog.set_level("INFO")
     body = {"user": f"viagroup_eligible@{DOMAIN}", "ticket_id": "INC8", "requested_by": "desk"}
-    post = func.HttpRequest(
-        method="POST",
-        url="/api/resets",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps({**body, "mode": "sync"}).encode(),
-    )
-    response = await handler("submit_reset")(post, Out())
+    response, _ = await submit({**body, "mode": "sync"})
 
     assert response.status_code == 403
     problem = json.loads(response.get_body())
@@ -328,7 +320,7 @@ async def test_refusal_is_a_403_problem_and_a_refused_ledger_row(
     assert graph_emulator.writes() == []
 
     # The same request again is a replay of the refused reset, not a second attempt.
-    again = await handler("submit_reset")(post, Out())
+    again, _ = await submit({**body, "mode": "sync"})
     assert again.status_code == 200
     record = json.loads(again.get_body())
     assert record["status"] == "refused"
@@ -349,13 +341,7 @@ async def test_a_failed_read_is_a_502_naming_the_read_and_the_permission(
         Fault(path=r"/privilegedAccess/group/", status=403, times=None, retry_after=None)
     )
     body = {"user": f"ordinary@{DOMAIN}", "ticket_id": "INC9", "requested_by": "desk"}
-    post = func.HttpRequest(
-        method="POST",
-        url="/api/resets",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps({**body, "mode": "sync"}).encode(),
-    )
-    response = await handler("submit_reset")(post, Out())
+    response, _ = await submit({**body, "mode": "sync"})
 
     assert response.status_code == 502
     problem = json.loads(response.get_body())
