@@ -52,6 +52,7 @@ PARTITION = "reset"
 _INDEX_PREFIX = "idempotency-"
 # Rows of reset requests carry Kind="reset"; other kinds of row can share the partition.
 KIND_RESET = "reset"
+KIND_COUNTER = "counter"
 # Summaries of scheduled runs live in their own partition.
 RUN_PARTITION = "run"
 KIND_RUN = "cleanup-run"
@@ -713,6 +714,43 @@ class Ledger:
             return False
         record.etag, record.group_removal = etag, state
         return True
+
+    async def count_in_window(self, name: str, cap: int) -> int | None:
+        """Count one more event of ``name`` in the current clock hour, unless ``cap`` are
+        counted already; then return the seconds until the hour ends (nothing is counted).
+
+        One row per name and hour, incremented with ETag-conditional writes: exact across
+        instances, one read and one write per event whatever the volume, and retention
+        removes old windows like any other row.
+        """
+        now = self._clock()
+        window = now.replace(minute=0, second=0, microsecond=0)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+        key = f"counter-{digest}-{window:%Y%m%d%H}"
+        while True:
+            try:
+                row = await self._table.get_entity(PARTITION, key)
+            except ResourceNotFoundError:
+                entity = {
+                    "PartitionKey": PARTITION,
+                    "RowKey": key,
+                    "Kind": KIND_COUNTER,
+                    "AcceptedAt": window,
+                    "Count": 1,
+                }
+                try:
+                    await self._table.create_entity(entity)
+                except ResourceExistsError:
+                    continue  # another instance counted the window's first: count again
+                return None
+            if int(row.get("Count", 0)) >= cap:
+                return max(1, math.ceil((window + HOUR - now).total_seconds()))
+            etag = await self._merge_if_unchanged(
+                {"PartitionKey": PARTITION, "RowKey": key, "Count": int(row["Count"]) + 1},
+                row.metadata.get("etag"),
+            )
+            if etag is not None:
+                return None
 
     async def purge(self, older_than: datetime) -> int:
         """Delete rows accepted before ``older_than``: finished resets, their idempotency

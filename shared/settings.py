@@ -59,6 +59,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "CALLER_AUTHORITY": "caller_authority",
     "RESETS_PER_HOUR": "resets_per_hour",
     "RESETS_PER_USER_PER_DAY": "resets_per_user_per_day",
+    "DRY_RUNS_PER_CALLER_PER_HOUR": "dry_runs_per_caller_per_hour",
     "CLEANUP_SCHEDULE": "cleanup_schedule",
     "RESET_GROUP_ID": "reset_group_id",
     "REDRIVE_MAX_ATTEMPTS": "redrive_max_attempts",
@@ -206,6 +207,13 @@ class Settings(BaseModel):
         ge=1,
         le=100,
         description="Resets of one user accepted in any rolling 24 hours.",
+    )
+    dry_runs_per_caller_per_hour: int = Field(
+        default=60,
+        ge=1,
+        le=10000,
+        description="Dry runs one caller may ask for per clock hour: a dry run answers whether "
+        "an account is protected, which must not become a way to map out the tenant.",
     )
 
     cleanup_schedule: str = Field(

@@ -261,7 +261,24 @@ def _caller_problem(exc: CallerRejectedError) -> Problem:
 
 
 async def _dry_run(request: ResetRequest, reset_id: str, caller: Caller) -> func.HttpResponse:
-    policy = TargetPolicy.from_settings(get_settings())
+    settings = get_settings()
+    cap = settings.dry_runs_per_caller_per_hour
+    who = caller.app_id or caller.authenticated_by
+    retry_after = await (await get_ledger()).count_in_window(f"dry-run|{who}", cap)
+    if retry_after is not None:
+        detail = f"{cap} dry runs per hour reached for this caller"
+        _audit_request(
+            AuditEvent.refused, request, reset_id, caller, "refused", detail=f"limit: {detail}"
+        )
+        raise Problem(
+            429,
+            "limit-reached",
+            "Too many dry runs",
+            f"{detail}; retry after the time given.",
+            extensions={"limit": "dry-run-rate", "retry_after_seconds": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+    policy = TargetPolicy.from_settings(settings)
     try:
         with _reset_problems():
             try:

@@ -37,6 +37,7 @@ OPTIONAL_SETTINGS = {
     STORAGE_CONNECTION,  # a connection string: local runs only; Azure uses the identity
     "WEBSITE_AUTH_ENABLED",  # set by the platform when App Service Authentication is on
     "CALLER_AUTHORITY",  # public cloud by default; national clouds set it
+    "DRY_RUNS_PER_CALLER_PER_HOUR",
 }
 # Read by the platform rather than by the app's code.
 PLATFORM_SETTINGS = {

@@ -319,3 +319,45 @@ async def test_an_unknown_user_is_refused_at_admission(
     assert response.status_code == 404
     assert problem(response)["type"] == "urn:mfa-reset:problem:user-not-found"
     assert not queue.is_set
+
+
+async def test_window_counters_are_exact_under_contention(
+    instances: tuple[Ledger, Ledger], clock: Clock
+):
+    """Two instances counting one caller's dry runs at once never let more than the cap by."""
+    first, second = instances
+    results = await asyncio.gather(
+        *((first if n % 2 else second).count_in_window("dry-run|app-1", 7) for n in range(20))
+    )
+    assert sum(r is None for r in results) == 7
+    assert {r for r in results if r is not None} == {3600}  # START is on the hour
+    # Another name has its own count; the next hour starts afresh.
+    assert await first.count_in_window("dry-run|app-2", 7) is None
+    clock.advance(hours=1)
+    assert await second.count_in_window("dry-run|app-1", 7) is None
+
+
+async def test_dry_runs_are_limited_per_caller(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level("INFO", logger="mfa_reset.audit")
+    monkeypatch.setenv("DRY_RUNS_PER_CALLER_PER_HOUR", "2")
+    get_settings.cache_clear()
+    body = {"user": "alex.wilber@contoso.example", "requested_by": "desk", "dry_run": True}
+
+    for n in range(2):
+        planned, _ = await submit({**body, "ticket_id": f"DRY{n}"})
+        assert planned.status_code == 200
+    before = len(graph_emulator.requests)
+    third, _ = await submit({**body, "ticket_id": "DRY2"})
+
+    assert third.status_code == 429
+    details = problem(third)
+    assert details["limit"] == "dry-run-rate"
+    assert 0 < int(third.headers["Retry-After"]) <= 3600
+    assert len(graph_emulator.requests) == before  # refused before any Graph read
+    refused = [e for e in audit_events(caplog) if e["event"] == "refused"]
+    assert refused and refused[-1]["detail"].startswith("limit: ")
