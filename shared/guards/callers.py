@@ -14,12 +14,14 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import jwt
 
 from shared.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    import jwt
 
 
 class CallerRejectedError(Exception):
@@ -81,6 +83,8 @@ class SigningKeys:
         return (kid not in self._keys and age > _REFRESH_SECONDS) or age > _MAX_KEY_AGE_SECONDS
 
     async def _fetch(self, url: str) -> None:
+        import jwt  # with cryptography: paid by the first token, not by every cold start
+
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         try:
@@ -128,6 +132,8 @@ async def identify_caller(headers: Mapping[str, str], settings: Settings) -> Cal
 
 
 async def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
