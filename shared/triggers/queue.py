@@ -18,7 +18,7 @@ from shared.audit import AuditEvent
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
-from shared.ledger import LeaseLostError, LedgerRecord, ResetStatus, get_ledger
+from shared.ledger import LeaseLostError, LedgerRecord, get_ledger
 from shared.models import ResetMessage
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
@@ -94,12 +94,16 @@ def forgery(message: ResetMessage, record: LedgerRecord, keys: tuple[SecretStr, 
     request = message.request
     if request.dry_run or request.mode != "async" or request.temporary_access_pass:
         return "a queued reset is never a dry run, synchronous, or one that issues a pass"
-    if record.status is ResetStatus.refused or not record.admitted or not record.signature:
-        return f"the reset was not admitted (it is {record.status})"
+    if not record.signature:
+        return "the reset was never signed"
     if not hmac.compare_digest(message.signature, record.signature):
         return "its signature is not the one recorded when the reset was admitted"
     if not verify_work_item(keys, record.id, request, record.signature):
         return "its request is not the one the app admitted and signed"
+    if not record.admitted and not record.status.finished:
+        # The app queues a reset only once it is admitted (a refused one never); a finished
+        # row is left to the claim, which drops a duplicate delivery without a word.
+        return "the reset was never admitted"
     return None
 
 

@@ -162,3 +162,28 @@ async def test_no_signing_key_means_no_reset_is_accepted(
     with pytest.raises(OutNotSetError):
         queue.get()  # nothing queued
     assert graph_emulator.requests == []
+
+
+@pytest.mark.parametrize("ends", ["succeeded", "refused"])
+async def test_a_duplicate_delivery_after_the_end_is_dropped_without_an_alarm(
+    app_env: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    ends: str,
+):
+    """Queues deliver at least once: the genuine message again, after its reset finished or
+    was refused by the worker (a protected account), is not a forgery."""
+    reset_id, genuine = await accepted(queue_host, app_env)
+    if ends == "refused":
+        monkeypatch.setenv("DENIED_USERS", ALEX)
+        get_settings.cache_clear()
+    await deliver(queue_host, app_env.queue, genuine, "process_reset")
+    assert body_of(await status(reset_id))["status"] == ends
+    writes = len(graph_emulator.writes())
+    with caplog.at_level("INFO"):
+        await deliver(queue_host, app_env.queue, genuine, "process_reset")
+    assert len(graph_emulator.writes()) == writes
+    assert body_of(await status(reset_id))["attempts"] == 1
+    assert "forged-work-item" not in caplog.text
