@@ -99,7 +99,7 @@ class Limits:
 
 
 class LimitReachedError(Exception):
-    """Accepting this reset would pass a limit; the row was recorded ``refused``."""
+    """Accepting this reset would pass a limit; its row was removed (``record`` says why)."""
 
     def __init__(self, limit: str, detail: str, retry_after: int, record: LedgerRecord) -> None:
         super().__init__(detail)
@@ -306,9 +306,10 @@ class Ledger:
 
         With ``claim_for`` the row is created already ``running`` under that owner's lease (a
         synchronous request runs in the invocation that accepted it). With ``limits`` the row is
-        created not yet *admitted*, counted, and then admitted, or finished ``refused`` with
-        ``LimitReachedError`` raised. A row whose count never finished (the instance died in
-        between) is counted by the next submission of the same request, and is never run.
+        created not yet *admitted*, counted, and then admitted, or removed again with
+        ``LimitReachedError`` raised (a refusal keeps no row; the audit event records it). A
+        row whose count never finished (the instance died in between) is counted by the next
+        submission of the same request, and is never run.
         """
         now = self._clock()
         fingerprint = request_fingerprint(request)
@@ -456,11 +457,22 @@ class Ledger:
         # The request fits once enough of the others have left the window.
         frees_at = window_rows[len(window_rows) - cap - 1][0] + window
         retry_after = max(1, math.ceil((frees_at - self._clock()).total_seconds()))
-        await self._owned_write(
-            record,
-            {"Status": str(ResetStatus.refused), "FinishedAt": self._clock(), "LastError": detail},
-        )
+        # No row is kept for a refusal: a flood of over-limit requests must not fill the
+        # ledger for its retention period. The error-level audit event is the record. Deleted
+        # only as written here: a replay that finished this count first decides instead.
+        try:
+            await self._table.delete_entity(
+                PARTITION,
+                record.id,
+                etag=record.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            raise LeaseLostError(f"reset {record.id} was counted by a replay") from None
+        except ResourceNotFoundError:
+            pass  # a replay refused it first
         record.status, record.last_error = ResetStatus.refused, detail
+        record.finished_at = self._clock()
         # Let the same request through once the window has room, instead of replaying this.
         with contextlib.suppress(ResourceNotFoundError):
             await self._table.delete_entity(PARTITION, index_key)

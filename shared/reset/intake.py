@@ -32,7 +32,7 @@ async def accept_reset(
 ) -> tuple[LedgerRecord, bool]:
     """Record the request under the blast-radius limits; returns the row and whether it is new.
 
-    Past a limit the row is recorded ``refused``, an error-level audit event is written (an
+    Past a limit no row is kept, an error-level audit event is written (an
     alert should fire: many resets at once is what an attack looks like) and
     ``LimitReachedError`` is raised. ``user`` is the target as Graph resolved it: the
     per-user limit then counts it by object id, however each request names it.
