@@ -1,0 +1,212 @@
+"""What the ledger stores: statuses, the row as the app reads it, and how values map to columns.
+
+Everything else in the package reads and writes rows through these definitions, so a column's
+name and meaning are decided in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.models import Outcome, ResetRequest
+
+PARTITION = "reset"
+INDEX_PREFIX = "idempotency-"
+# Rows of reset requests carry Kind="reset"; other kinds of row can share the partition.
+KIND_RESET = "reset"
+KIND_COUNTER = "counter"
+# Summaries of scheduled runs live in their own partition.
+RUN_PARTITION = "run"
+KIND_RUN = "cleanup-run"
+HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
+# A row younger than this may still be being counted by the instance that wrote it.
+ADMISSION_GRACE = timedelta(seconds=60)
+
+
+class ResetStatus(StrEnum):
+    accepted = "accepted"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    refused = "refused"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ResetStatus.succeeded, ResetStatus.failed, ResetStatus.refused)
+
+
+class IdempotencyConflictError(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+class LeaseHeldError(Exception):
+    """Another worker is running this reset under a live lease."""
+
+    def __init__(self, reset_id: str, expires_at: datetime) -> None:
+        super().__init__(f"reset {reset_id} is running elsewhere until {expires_at.isoformat()}")
+        self.expires_at = expires_at
+
+
+class LeaseLostError(Exception):
+    """This worker's lease was taken over: it must stop writing to Graph and to the ledger."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Blast-radius limits, counted over the ledger so every instance sees the same count."""
+
+    per_hour: int
+    per_user_per_day: int
+
+
+class LimitReachedError(Exception):
+    """Accepting this reset would pass a limit; its row was removed (``record`` says why)."""
+
+    def __init__(self, limit: str, detail: str, retry_after: int, record: LedgerRecord) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.detail = detail
+        self.retry_after = retry_after
+        self.record = record
+
+
+@dataclass
+class LedgerRecord:
+    id: str
+    status: ResetStatus
+    ticket_id: str
+    requested_by: str
+    target: str
+    mode: str
+    accepted_at: datetime
+    attempts: int
+    request: dict[str, Any]
+    outcome: Outcome | None
+    user_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    caller: dict[str, Any] | None = None
+    retryable: bool = False
+    redrives: int = 0
+    redriven_at: datetime | None = None
+    admitted: bool = True
+    sweep_group_id: str | None = None
+    group_removal: str | None = None
+    signature: str | None = None
+    etag: str | None = None
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> LedgerRecord:
+        outcome_json = entity.get("Outcome")
+        return cls(
+            id=entity["RowKey"],
+            status=ResetStatus(entity["Status"]),
+            ticket_id=entity["TicketId"],
+            requested_by=entity["RequestedBy"],
+            target=entity["Target"],
+            mode=entity.get("Mode", "async"),
+            accepted_at=entity["AcceptedAt"],
+            attempts=int(entity.get("Attempts", 0)),
+            request=json.loads(entity["Request"]),
+            outcome=Outcome.model_validate_json(outcome_json) if outcome_json else None,
+            user_id=entity.get("UserId"),
+            started_at=entity.get("StartedAt"),
+            finished_at=entity.get("FinishedAt"),
+            lease_owner=entity.get("LeaseOwner"),
+            lease_expires_at=entity.get("LeaseExpiresAt"),
+            last_error=entity.get("LastError"),
+            caller=(
+                {
+                    "authenticated_by": entity["CallerAuth"],
+                    "app_id": entity.get("CallerAppId"),
+                    "name": entity.get("CallerName"),
+                }
+                if entity.get("CallerAuth")
+                else None
+            ),
+            retryable=bool(entity.get("Retryable", False)),
+            redrives=int(entity.get("Redrives", 0)),
+            redriven_at=entity.get("RedrivenAt"),
+            admitted=bool(entity.get("Admitted", True)),
+            sweep_group_id=entity.get("SweepGroupId"),
+            group_removal=entity.get("GroupRemoval"),
+            signature=entity.get("Signature"),
+            etag=entity.metadata.get("etag"),
+        )
+
+    def stored_request(self) -> ResetRequest | None:
+        """The request again, from the ledger's copy, or None when it cannot be rebuilt exactly.
+
+        The ledger keeps a new phone number masked and never has a TAP to hand to anyone, so a
+        request with either cannot be re-run from here: only its own message, or a new
+        submission, can run it.
+        """
+        stored = dict(self.request)
+        if stored.get("new_phone") or stored.get("temporary_access_pass"):
+            return None
+        stored.update(mode="async", dry_run=False)
+        try:
+            return ResetRequest.model_validate_json(json.dumps(stored))
+        except ValidationError:
+            return None
+
+    def lease_live(self, now: datetime) -> bool:
+        return (
+            self.status is ResetStatus.running
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > now
+        )
+
+
+def idempotency_scope(
+    request: ResetRequest, idempotency_key: str | None, caller_app_id: str | None = None
+) -> str:
+    """What makes two submissions "the same": the caller's key, else ticket plus target.
+
+    A key belongs to its caller (the application id of a verified token): keys are often
+    predictable (a ticket number), and another caller must not pre-claim one (and cause a 422)
+    or read back an outcome under it. Function-key callers share one scope: the host does not
+    tell the app which key was used.
+    """
+    if idempotency_key:
+        return f"key:{(caller_app_id or 'function-key').lower()}:{idempotency_key}"
+    return f"ticket:{request.ticket_id.lower()}|user:{request.user.lower()}"
+
+
+def request_fingerprint(request: ResetRequest) -> str:
+    """A digest to tell a replay from a different request under the same key.
+
+    Taken over the masked form: a digest of a phone number can be reversed by trying them all.
+    """
+    canonical = json.dumps(request.to_record(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def outcome_json(outcome: Outcome) -> str:
+    return json.dumps(outcome.to_record())
+
+
+def resolved_user(outcome: Outcome) -> dict[str, str]:
+    """The user's object id and UPN once known, so the per-user cooldown recognises the user
+    however a later request names them."""
+    return {
+        "UserId": outcome.user.id.lower(),
+        "TargetUpn": outcome.user.user_principal_name.lower(),
+    }
+
+
+def request_ids(outcome: Outcome) -> str:
+    found = (s.error.request_id if s.error else s.request_id for s in outcome.steps)
+    ids = [i for i in found if i]
+    return ",".join(ids)
