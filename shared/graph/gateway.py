@@ -1,9 +1,10 @@
 """The narrow Graph API the reset needs, over msgraph-sdk (imported lazily by ``client``).
 
-The engine speaks in users, methods and steps; this module is the only one that knows SDK request
-builders, Graph's addressing quirks and its error envelope. Every SDK failure leaves here as a
-``GraphError`` (or ``UserNotFoundError``) carrying Graph's code and request-id, because those are
-what an admin needs to open a case with Microsoft.
+The engine speaks in users, methods and steps; this module (with ``mapping``, which reads the
+SDK's models) is the only one that knows SDK request builders, Graph's addressing quirks and its
+error envelope. Every SDK failure leaves here as a ``GraphError`` (or ``UserNotFoundError``)
+carrying Graph's code and request-id, because those are what an admin needs to open a case with
+Microsoft.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import httpx
 from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_http.middleware.options import HeadersInspectionHandlerOption
 from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.groups.item.members.graph_user.graph_user_request_builder import (
     GraphUserRequestBuilder,
@@ -55,19 +55,23 @@ from shared.graph.contract import (
     RoleGrant,
     UserNotFoundError,
 )
+from shared.graph.mapping import (
+    describe_method,
+    graph_error,
+    group_ref,
+    item_builder,
+    request_id_of,
+    response_headers,
+    role_grant,
+)
 from shared.models import (
-    PASSWORD_ODATA_TYPE,
-    MethodType,
     PhoneType,
     RegisteredMethod,
-    mask_phone_number,
     redact_phone_numbers,
 )
 
 if TYPE_CHECKING:
-    from msgraph.generated.users.item.authentication.authentication_request_builder import (
-        AuthenticationRequestBuilder,
-    )
+    pass
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,69 +86,6 @@ USER_SELECT = (
 )
 # Graph expands at most this many related objects ($expand=owners).
 _MAX_EXPANDED = 20
-
-
-def _item_builder(auth: AuthenticationRequestBuilder, kind: MethodType, method_id: str) -> Any:
-    """The type-specific item endpoint: Graph has no generic DELETE for methods."""
-    builders: dict[MethodType, Callable[[], Any]] = {
-        MethodType.phone: lambda: auth.phone_methods.by_phone_authentication_method_id(method_id),
-        MethodType.email: lambda: auth.email_methods.by_email_authentication_method_id(method_id),
-        MethodType.microsoft_authenticator: lambda: (
-            auth.microsoft_authenticator_methods.by_microsoft_authenticator_authentication_method_id(
-                method_id
-            )
-        ),
-        MethodType.software_oath: lambda: (
-            auth.software_oath_methods.by_software_oath_authentication_method_id(method_id)
-        ),
-        MethodType.fido2: lambda: auth.fido2_methods.by_fido2_authentication_method_id(method_id),
-        MethodType.windows_hello_for_business: lambda: (
-            auth.windows_hello_for_business_methods.by_windows_hello_for_business_authentication_method_id(
-                method_id
-            )
-        ),
-        MethodType.temporary_access_pass: lambda: (
-            auth.temporary_access_pass_methods.by_temporary_access_pass_authentication_method_id(
-                method_id
-            )
-        ),
-        MethodType.platform_credential: lambda: (
-            auth.platform_credential_methods.by_platform_credential_authentication_method_id(
-                method_id
-            )
-        ),
-        MethodType.external_authentication: lambda: (
-            auth.external_authentication_methods.by_external_authentication_method_id(method_id)
-        ),
-    }
-    return builders[kind]()
-
-
-def _mask_email(address: str | None) -> str | None:
-    if not address or "@" not in address:
-        return None
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def _describe(method: Any) -> RegisteredMethod | None:
-    """Our view of one SDK method model; None for the password, which a reset never touches."""
-    odata_type = str(getattr(method, "odata_type", "") or "")
-    if odata_type.lower() == PASSWORD_ODATA_TYPE.lower():
-        return None
-    kind = MethodType.from_odata_type(odata_type)
-    phone_type: PhoneType | None = None
-    display: str | None = getattr(method, "display_name", None)
-    if kind is MethodType.phone:
-        raw_type = getattr(method, "phone_type", None)
-        raw_value = getattr(raw_type, "value", raw_type)
-        phone_type = PhoneType(raw_value) if raw_value in set(PhoneType) else None
-        display = mask_phone_number(getattr(method, "phone_number", None))
-    elif kind is MethodType.email:
-        display = _mask_email(getattr(method, "email_address", None))
-    return RegisteredMethod(
-        type=kind, odata_type=odata_type, id=str(method.id), phone_type=phone_type, display=display
-    )
 
 
 def _user_key_url(base_url: str, key: str) -> str:
@@ -176,7 +117,7 @@ class GraphGateway:
             try:
                 return await operation()
             except APIError as exc:
-                raise _graph_error(exc) from None
+                raise graph_error(exc) from None
             except ClientAuthenticationError as exc:
                 # The message says which identity endpoint failed; it holds no token.
                 raise GraphError(
@@ -228,7 +169,7 @@ class GraphGateway:
         page = await self._call(request.get, idempotent=True)
         methods: list[RegisteredMethod] = []
         while page is not None:
-            methods.extend(m for m in map(_describe, page.value or []) if m is not None)
+            methods.extend(m for m in map(describe_method, page.value or []) if m is not None)
             next_link = page.odata_next_link
             if not next_link:
                 break
@@ -259,7 +200,7 @@ class GraphGateway:
             expand=["roleDefinition"],
         )
         items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
-        return [_role_grant(principal_id, i) for i in items]
+        return [role_grant(principal_id, i) for i in items]
 
     async def role_eligibilities(self, principal_id: str) -> list[RoleGrant]:
         """Roles the principal may activate through PIM, at any scope."""
@@ -269,7 +210,7 @@ class GraphGateway:
             filter=f"principalId eq '{principal_id}'", expand=["roleDefinition"]
         )
         items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
-        return [_role_grant(principal_id, i) for i in items]
+        return [role_grant(principal_id, i) for i in items]
 
     async def member_groups(self, user_id: str) -> list[GroupRef]:
         """Every group the user is a member of, directly or through nested groups."""
@@ -278,7 +219,7 @@ class GraphGateway:
             select=["id", "displayName", "isAssignableToRole"]
         )
         items = await self._all_pages(builder, RequestConfiguration(query_parameters=params))
-        return [_group_ref(g) for g in items if g.id]
+        return [group_ref(g) for g in items if g.id]
 
     async def group_eligibilities(self, principal_id: str) -> list[GroupEligibility]:
         """PIM for Groups: memberships and ownerships the principal may activate."""
@@ -312,7 +253,7 @@ class GraphGateway:
         groups = await self._all_pages(
             self._client.groups, RequestConfiguration(query_parameters=params)
         )
-        refs = [_group_ref(g) for g in groups if g.id]
+        refs = [group_ref(g) for g in groups if g.id]
         crowded = [r.id for r in refs if len(r.owner_ids) >= _MAX_EXPANDED]
         if crowded:
             owners = await asyncio.gather(*(self.group_owner_ids(g) for g in crowded))
@@ -365,14 +306,14 @@ class GraphGateway:
         if method.type is None:
             raise ValueError(f"{method.odata_type} has no delete endpoint in Graph v1.0")
         auth = self._client.users.by_user_id(user_id).authentication
-        builder = _item_builder(auth, method.type, method.id)
-        seen, config = _response_headers()
+        builder = item_builder(auth, method.type, method.id)
+        seen, config = response_headers()
         await self._call(lambda: builder.delete(request_configuration=config), idempotent=True)
-        return _request_id(seen)
+        return request_id_of(seen)
 
     async def revoke_sessions(self, user_id: str) -> str | None:
         builder = self._client.users.by_user_id(user_id).revoke_sign_in_sessions
-        seen, config = _response_headers()
+        seen, config = response_headers()
         # Revoking twice is harmless: the second only moves the validity date a moment later.
         response = await self._call(
             lambda: builder.post(request_configuration=config), idempotent=True
@@ -380,14 +321,14 @@ class GraphGateway:
         # Graph documents 204 but answers 200 {"value": true}; both are success, false is not.
         if response is not None and response.value is False:
             raise GraphError(200, "revokeNotConfirmed", "Graph answered value=false")
-        return _request_id(seen)
+        return request_id_of(seen)
 
     async def add_phone(self, user_id: str, number: str, phone_type: PhoneType) -> CreatedPhone:
         body = PhoneAuthenticationMethod(
             phone_number=number, phone_type=AuthenticationPhoneType(phone_type.value)
         )
         builder = self._client.users.by_user_id(user_id).authentication.phone_methods
-        seen, config = _response_headers()
+        seen, config = response_headers()
         try:
             created = await self._call(
                 lambda: builder.post(body, request_configuration=config), idempotent=False
@@ -396,7 +337,7 @@ class GraphGateway:
             raise replace(exc, message=redact_phone_numbers(exc.message)) from None
         if created is None or not created.id:
             raise GraphError(200, "emptyResponse", "Graph returned no phone method")
-        return CreatedPhone(id=created.id, request_id=_request_id(seen))
+        return CreatedPhone(id=created.id, request_id=request_id_of(seen))
 
     async def create_temporary_access_pass(
         self, user_id: str, lifetime_minutes: int, usable_once: bool
@@ -405,7 +346,7 @@ class GraphGateway:
             lifetime_in_minutes=lifetime_minutes, is_usable_once=usable_once
         )
         builder = self._client.users.by_user_id(user_id).authentication
-        seen, config = _response_headers()
+        seen, config = response_headers()
         created = await self._call(
             lambda: builder.temporary_access_pass_methods.post(body, request_configuration=config),
             idempotent=False,
@@ -418,57 +359,5 @@ class GraphGateway:
             lifetime_minutes=created.lifetime_in_minutes or lifetime_minutes,
             usable_once=bool(created.is_usable_once),
             starts_at=created.start_date_time,
-            request_id=_request_id(seen),
+            request_id=request_id_of(seen),
         )
-
-
-def _role_grant(principal_id: str, item: Any) -> RoleGrant:
-    definition = getattr(item, "role_definition", None)
-    definition_id = str(item.role_definition_id or "").lower()
-    return RoleGrant(
-        principal_id=principal_id,
-        role_definition_id=definition_id,
-        template_id=str(getattr(definition, "template_id", None) or definition_id).lower(),
-        name=str(getattr(definition, "display_name", None) or definition_id),
-        directory_scope_id=str(item.directory_scope_id or "/"),
-    )
-
-
-def _group_ref(group: Any) -> GroupRef:
-    owners = getattr(group, "owners", None) or []
-    return GroupRef(
-        id=str(group.id).lower(),
-        name=str(group.display_name or group.id),
-        role_assignable=bool(group.is_assignable_to_role),
-        owner_ids=frozenset(str(o.id).lower() for o in owners if o.id),
-    )
-
-
-def _response_headers() -> tuple[HeadersInspectionHandlerOption, RequestConfiguration[Any]]:
-    """A request option that makes the SDK keep the response headers of this one call."""
-    option = HeadersInspectionHandlerOption(
-        inspect_request_headers=False, inspect_response_headers=True
-    )
-    return option, RequestConfiguration(options=[option])
-
-
-def _request_id(seen: HeadersInspectionHandlerOption) -> str | None:
-    """Graph's request-id of the call; several when the SDK retried it (429, 503)."""
-    ids = sorted(seen.response_headers.get("request-id"))
-    return ",".join(ids) or None
-
-
-def _graph_error(exc: Any) -> GraphError:
-    """Graph's envelope (code, message, request-id) out of the SDK's ODataError."""
-    status = getattr(exc, "response_status_code", None)
-    headers = {k.lower(): v for k, v in (getattr(exc, "response_headers", None) or {}).items()}
-    main = getattr(exc, "error", None)
-    inner = getattr(main, "inner_error", None)
-    request_id = getattr(inner, "request_id", None) or headers.get("request-id")
-    return GraphError(
-        status=status,
-        code=str(getattr(main, "code", None) or "unknown"),
-        message=str(getattr(main, "message", None) or getattr(exc, "message", None) or exc),
-        request_id=request_id,
-        retry_after=headers.get("retry-after"),
-    )
