@@ -1,1 +1,6 @@
-"""Function blueprints: parse, call the domain, answer. No domain logic here."""
+"""Azure Functions triggers: thin adapters from HTTP, queue and timer to the domain."""
+
+# The queue of work items: the HTTP trigger writes to it, the worker reads it, the scheduled
+# run re-drives onto it.
+QUEUE_CONNECTION = "RESET_STORAGE"
+QUEUE_NAME = "%RESET_QUEUE_NAME%"

@@ -24,7 +24,7 @@ from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import get_settings
 from shared.signing import verify_work_item
-from shared.triggers.http import QUEUE_CONNECTION, QUEUE_NAME
+from shared.triggers import QUEUE_CONNECTION, QUEUE_NAME
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]

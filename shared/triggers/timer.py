@@ -10,7 +10,7 @@ from shared.cleanup import CleanupRun
 from shared.graph.client import get_gateway
 from shared.ledger import get_ledger
 from shared.settings import get_settings
-from shared.triggers.http import QUEUE_CONNECTION, QUEUE_NAME
+from shared.triggers import QUEUE_CONNECTION, QUEUE_NAME
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]

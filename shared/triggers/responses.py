@@ -1,0 +1,159 @@
+"""How the domain's answers and refusals become HTTP responses.
+
+Every refusal the reset domain raises maps to one RFC 9457 problem here, so the catalogue of
+problem types a caller can meet is in one place. Every response says ``no-store``: one may carry
+a Temporary Access Pass, and none should sit in a cache.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared.graph.contract import GraphError, ProtectionReadError, UserNotFoundError
+from shared.guards import CallerRejectedError, TargetProtectedError
+from shared.ledger import IdempotencyConflictError, LedgerRecord, LimitReachedError
+from shared.models import Outcome, OutcomeStatus
+from shared.problems import PROBLEM_CONTENT_TYPE, Problem
+from shared.reset.plan import PlanConflictError
+from shared.reset.status import status_view
+from shared.reset.submission import DryRunLimitError
+from shared.settings import get_settings
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body),
+        status_code=status,
+        mimetype="application/json",
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+def problem_response(problem: Problem) -> func.HttpResponse:
+    return func.HttpResponse(
+        problem.body(),
+        status_code=problem.status,
+        headers={"Content-Type": PROBLEM_CONTENT_TYPE, **_NO_STORE, **problem.headers},
+    )
+
+
+def status_url(req: func.HttpRequest, reset_id: str) -> str:
+    parts = urlsplit(req.url)
+    path = f"/api/resets/{reset_id}"
+    return f"{parts.scheme}://{parts.netloc}{path}" if parts.netloc else path
+
+
+def status_response(
+    req: func.HttpRequest, record: LedgerRecord, extra_headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    """202 with Location and Retry-After while the reset is pending, 200 once it has ended."""
+    headers = {"Location": status_url(req, record.id), **(extra_headers or {})}
+    if record.status.finished:
+        return json_response(status_view(record), 200, headers)
+    headers["Retry-After"] = str(get_settings().status_retry_after_seconds)
+    return json_response(status_view(record), 202, headers)
+
+
+def outcome_response(outcome: Outcome) -> func.HttpResponse:
+    """A reset run (or planned) here: 200, or 502 when Graph did not carry out every step."""
+    if outcome.status is OutcomeStatus.failed:
+        return problem_response(
+            Problem(
+                502,
+                "reset-incomplete",
+                "The reset did not complete",
+                outcome.detail or "Graph did not carry out every step; see outcome.",
+                extensions={"outcome": outcome.to_response()},
+            )
+        )
+    return json_response(outcome.to_response())
+
+
+def caller_problem(exc: CallerRejectedError) -> Problem:
+    if exc.status == 401:
+        return Problem(401, "caller-unauthenticated", "No signed-in caller", exc.detail)
+    return Problem(403, "caller-forbidden", "The caller may not do this", exc.detail)
+
+
+def refusal_problem(exc: Exception) -> Problem | None:
+    """The problem for a refusal the domain raised before any change; None if not one."""
+    if isinstance(exc, CallerRejectedError):
+        return caller_problem(exc)
+    if isinstance(exc, TargetProtectedError):
+        return Problem(
+            403,
+            "target-protected",
+            "This account is protected from automated MFA resets",
+            f"{exc.public()}. Use the privileged-account procedure instead.",
+            extensions={"reason": exc.reason},
+        )
+    if isinstance(exc, UserNotFoundError):
+        return Problem(
+            404,
+            "user-not-found",
+            "No such user",
+            "Graph has no user with this userPrincipalName or object id.",
+            extensions={"graph_request_id": exc.request_id},
+        )
+    if isinstance(exc, PlanConflictError):
+        return Problem(409, "reset-conflict", "The reset cannot be done as asked", str(exc))
+    if isinstance(exc, IdempotencyConflictError):
+        return Problem(422, "idempotency-key-reused", "Idempotency key reused", str(exc))
+    if isinstance(exc, LimitReachedError | DryRunLimitError):
+        return _limit_problem(exc)
+    if isinstance(exc, ProtectionReadError):
+        return Problem(
+            502,
+            "protection-check-failed",
+            "Could not decide whether the account is protected",
+            f"Nothing was changed: reading {exc.read} failed. If Graph answered 403, grant the "
+            f"app's identity {exc.permission}.",
+            extensions={
+                "failed_read": exc.read,
+                "permission": exc.permission,
+                "graph_error": exc.info().model_dump(mode="json"),
+            },
+        )
+    if isinstance(exc, GraphError):
+        return Problem(
+            502,
+            "graph-unavailable",
+            "Microsoft Graph could not be reached or refused the request",
+            "Nothing was changed.",
+            extensions={"graph_error": exc.info().model_dump(mode="json")},
+        )
+    return None
+
+
+def _limit_problem(exc: LimitReachedError | DryRunLimitError) -> Problem:
+    headers = {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, DryRunLimitError):
+        return Problem(
+            429,
+            "limit-reached",
+            "Too many dry runs",
+            f"{exc.detail}; retry after the time given.",
+            extensions={"limit": exc.limit, "retry_after_seconds": exc.retry_after},
+            headers=headers,
+        )
+    return Problem(
+        429,
+        "limit-reached",
+        "Too many MFA resets",
+        f"{exc.detail}. This is a safety limit against mass resets; if the resets are "
+        "legitimate, retry after the time given, or ask an administrator to raise the limit.",
+        extensions={
+            "limit": exc.limit,
+            "retry_after_seconds": exc.retry_after,
+            "reset_id": exc.record.id,
+        },
+        headers=headers,
+    )
