@@ -18,18 +18,18 @@ from __future__ import annotations
 
 from .demo import demo_tenant
 from .faults import Fault
-from .server import GraphEmulator, RecordedRequest
-from .tenant import (
+from .methods import TapPolicy
+from .model import (
     AdministrativeUnit,
     DirectoryRole,
     EligibleRole,
     Group,
     GroupEligibility,
     RoleAssignment,
-    TapPolicy,
-    Tenant,
     User,
 )
+from .server import GraphEmulator, RecordedRequest
+from .tenant import Tenant
 
 __all__ = [
     "AdministrativeUnit",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ PHONE_METHOD_IDS: dict[str, str] = {
 GUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
+# Namespace for ids derived from names, so a re-seeded tenant gets the same ids.
+_ID_NAMESPACE = uuid.UUID("4f3c1a52-8d6e-4b1f-9a57-0c2d9e7b6a11")
 
 
 class GraphError(Exception):
@@ -45,6 +48,15 @@ class GraphError(Exception):
         self.message = message
         self.inner = inner or {}
         self.headers = headers or {}
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+def stable_guid(*parts: str) -> str:
+    """A GUID derived from names, for objects whose id should survive a re-seed."""
+    return str(uuid.uuid5(_ID_NAMESPACE, "/".join(parts)))
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,122 @@
+"""``$batch``: JSON batching, validated and executed the way Graph does it (at most 20
+requests, unique ids, ``dependsOn`` only on earlier requests, 424 after a failed dependency).
+
+The inner requests are executed through a callback so the HTTP layer can apply faults to
+and record each of them exactly as it does for requests that arrive on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .._common import GraphError
+from .call import GraphCall, GraphResult, fail, make_call, render_error
+
+MAX_BATCH = 20
+
+
+def run_batch(
+    outer: GraphCall,
+    execute: Callable[[GraphCall, str], GraphResult],
+    new_request_id: Callable[[], str],
+) -> GraphResult:
+    """Execute a JSON batch in array order through ``execute`` (which applies faults
+    and records each inner request). ``depends_on`` is ignored on purpose: Graph only
+    knows ``dependsOn``, and a client that sends the snake_case form loses ordering."""
+    try:
+        items = _validate_batch(outer)
+    except GraphError as exc:
+        return render_error(outer, exc)
+    statuses: dict[str, int] = {}
+    responses: list[dict[str, Any]] = []
+    for item in items:
+        item_id = str(item["id"])
+        deps = [str(d).lower() for d in item.get("dependsOn") or []]
+        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        crid = headers.get("client-request-id", outer.client_request_id)
+        failed = [d for d in deps if not 200 <= statuses[d] < 300]
+        inner = _inner_call(item, headers, new_request_id(), crid)
+        if failed:
+            result = render_error(
+                inner if isinstance(inner, GraphCall) else outer,
+                GraphError(
+                    424,
+                    "FailedDependency",
+                    f"Request '{item_id}' depends on request '{failed[0]}', which failed.",
+                ),
+            )
+        elif isinstance(inner, GraphError):
+            result = render_error(outer, inner)
+        else:
+            result = execute(inner, item_id)
+        statuses[item_id.lower()] = result.status
+        entry: dict[str, Any] = {"id": item_id, "status": result.status}
+        entry_headers = dict(result.headers)
+        if result.body is not None:
+            entry_headers["Content-Type"] = "application/json"
+            entry["body"] = result.body
+        entry["headers"] = entry_headers
+        responses.append(entry)
+    return GraphResult(200, {"responses": responses})
+
+
+def _validate_batch(outer: GraphCall) -> list[dict[str, Any]]:
+    body = outer.body
+    if outer.body_invalid or not isinstance(body, dict):
+        fail(400, "BadRequest", "Invalid batch payload format.")
+    items = body.get("requests")
+    if not isinstance(items, list) or not items:
+        fail(400, "BadRequest", "Invalid batch payload format: 'requests' must be a list.")
+    if len(items) > MAX_BATCH:
+        fail(
+            400,
+            "BadRequest",
+            f"The number of requests in the batch ({len(items)}) exceeds the limit of {MAX_BATCH}.",
+        )
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            fail(400, "BadRequest", "Invalid batch payload format: each request is an object.")
+        for name in ("id", "method", "url"):
+            if not isinstance(item.get(name), str) or not item[name]:
+                fail(400, "BadRequest", f"Batch request is missing the '{name}' property.")
+        item_id = item["id"].lower()
+        if item_id in seen:
+            fail(400, "BadRequest", f"Batch request ids must be unique: '{item['id']}'.")
+        deps = item.get("dependsOn")
+        valid_deps = deps is None or (
+            isinstance(deps, list) and all(isinstance(d, str) and d.lower() in seen for d in deps)
+        )
+        if not valid_deps:
+            fail(400, "BadRequest", f"Invalid dependency for request Id {item['id']}.")
+        if item.get("headers") is not None and not isinstance(item["headers"], dict):
+            fail(400, "BadRequest", f"Invalid headers for request Id {item['id']}.")
+        seen.add(item_id)
+    return items
+
+
+def _inner_call(
+    item: dict[str, Any], headers: dict[str, str], request_id: str, crid: str
+) -> GraphCall | GraphError:
+    url = str(item["url"])
+    has_body = "body" in item and item["body"] is not None
+    if re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
+        return GraphError(400, "BadRequest", "Batch request URLs must be relative.")
+    if has_body and "content-type" not in headers:
+        return GraphError(
+            400,
+            "BadRequest",
+            "A 'Content-Type' header is required when a batch request has a body.",
+        )
+    return make_call(
+        str(item["method"]),
+        url if url.startswith("/") else "/" + url,
+        headers=headers,
+        body=item.get("body"),
+        body_invalid=False,
+        request_id=request_id,
+        client_request_id=crid,
+        version_prefix=False,
+    )
