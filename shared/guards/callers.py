@@ -32,6 +32,11 @@ class CallerRejectedError(Exception):
         self.status = status
         self.detail = detail
 
+    @property
+    def kind(self) -> str:
+        """The refusal's stable name, the same in the answer and in the audit trail."""
+        return "caller-unauthenticated" if self.status == 401 else "caller-forbidden"
+
 
 @dataclass(frozen=True)
 class Caller:

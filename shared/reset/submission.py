@@ -85,10 +85,8 @@ def audit_caller_refusal(
     exc: CallerRejectedError, request: ResetRequest | None, reset_id: str, caller: Caller | None
 ) -> None:
     """A caller without the right role leaves a trace, though nothing else happens."""
-    kind = "caller-unauthenticated" if exc.status == 401 else "caller-forbidden"
-    audit_request(
-        AuditEvent.refused, request, reset_id, caller, "refused", detail=f"{kind}: {exc.detail}"
-    )
+    detail = f"{exc.kind}: {exc.detail}"
+    audit_request(AuditEvent.refused, request, reset_id, caller, "refused", detail=detail)
 
 
 async def submit(

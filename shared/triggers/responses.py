@@ -78,9 +78,8 @@ def outcome_response(outcome: Outcome) -> func.HttpResponse:
 
 
 def caller_problem(exc: CallerRejectedError) -> Problem:
-    if exc.status == 401:
-        return Problem(401, "caller-unauthenticated", "No signed-in caller", exc.detail)
-    return Problem(403, "caller-forbidden", "The caller may not do this", exc.detail)
+    title = "No signed-in caller" if exc.status == 401 else "The caller may not do this"
+    return Problem(exc.status, exc.kind, title, exc.detail)
 
 
 def refusal_problem(exc: Exception) -> Problem | None:
