@@ -28,7 +28,8 @@ from .model import (
     RoleAssignment,
     User,
 )
-from .server import GraphEmulator, RecordedRequest
+from .requestlog import RecordedRequest
+from .server import GraphEmulator
 from .tenant import Tenant
 
 __all__ = [

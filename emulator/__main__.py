@@ -13,6 +13,7 @@ import threading
 from types import FrameType
 
 from .demo import demo_tenant
+from .graph.schedule import BATCH_ORDERS
 from .server import GraphEmulator
 
 
@@ -23,10 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--port", type=int, default=0, help="port (0 = any free port)")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds every Graph round trip costs"
+    )
+    parser.add_argument(
+        "--batch-order",
+        choices=BATCH_ORDERS,
+        default="array",
+        help="order in which a $batch's independent items run",
+    )
     args = parser.parse_args(argv)
 
     try:
-        emulator = GraphEmulator(demo_tenant(), host=args.host, port=args.port)
+        emulator = GraphEmulator(
+            demo_tenant(),
+            host=args.host,
+            port=args.port,
+            latency=args.latency,
+            batch_order=args.batch_order,
+        )
     except ValueError as exc:
         parser.error(str(exc))
 

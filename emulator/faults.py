@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Fault:
-    """One scripted failure.
+    r"""One scripted failure.
 
     ``path`` is a regex searched in the percent-decoded request path (``/v1.0/...``; for
     requests inside a ``$batch`` the same form is used, so one pattern covers both).
@@ -19,6 +19,19 @@ class Fault:
     ``query``, when set, is a regex searched in the decoded query options as ``name=value``
     pairs joined by ``&`` (e.g. ``principalId eq 'abc``), to fail one of several reads of the
     same collection.
+
+    ``drop=True`` closes the connection without a response *before* the request is
+    handled (nothing changes). ``drop_after=True`` handles the request first and *then*
+    closes the connection without a response: the change is made but the client never
+    learns it, the case that makes a blind retry unsafe. On a ``$batch`` request
+    (``path=r"\$batch"``) every item runs and changes the tenant before the drop; on an
+    item inside a batch, that item (and those before it) run, then the whole batch
+    connection is dropped and later items do not run. Both ignore ``status``; ``delay``
+    still applies first.
+
+    The items of a ``$batch`` run in parallel, so their delays overlap: a batch waits as
+    long as its slowest ``dependsOn`` chain (each item's delay plus the emulator's
+    ``latency``), not the sum of its items' delays.
     """
 
     method: str | None = None
@@ -29,6 +42,7 @@ class Fault:
     drop: bool = False
     delay: float = 0.0
     query: str | None = None
+    drop_after: bool = False
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _query_regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
@@ -39,6 +53,8 @@ class Fault:
             raise ValueError("times must be >= 1, or None for a permanent fault")
         if self.delay < 0:
             raise ValueError("delay must be >= 0")
+        if self.drop and self.drop_after:
+            raise ValueError("drop (before handling) and drop_after (after) exclude each other")
         if self.status != 0 and not 100 <= self.status <= 599:
             raise ValueError(f"status {self.status} is not an HTTP status")
 

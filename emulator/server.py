@@ -2,16 +2,20 @@
 server that serves Graph v1.0 under ``/v1.0``, the managed-identity token endpoint and the
 caller tenant's signing keys, and records every Graph request it answers.
 
-Scripted faults are applied here, before a request reaches its Graph handler, both for
-requests that arrive on their own and for each request inside a ``$batch``.
+Scripted faults are applied here, before a request reaches its Graph handler (or, for
+``drop_after``, once it has been handled), both for requests that arrive on their own and
+for each request inside a ``$batch``; so is the injected ``latency`` that makes a round
+trip cost time, which is what lets a benchmark tell one batch from twenty calls.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -22,39 +26,11 @@ from .graph.batch import run_batch
 from .graph.call import GraphCall, GraphResult, fault_error, make_call, render_error
 from .graph.odata import MAX_PAGE
 from .graph.router import GraphService
+from .graph.schedule import BATCH_ORDERS
 from .identity import TOKEN_PATH, ManagedIdentity
+from .requestlog import RecordedRequest, RequestLog, batch_items, batch_sizes, round_trips
 from .tenant import Tenant
 from .transport import Handler, Server, Server6, check_loopback, parse_json
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """What the emulator saw of one Graph request and what it answered.
-
-    Requests inside a ``$batch`` are recorded too, after the ``$batch`` request itself,
-    with ``batch_id`` set to their id in the batch and ``raw_path`` set to their relative
-    ``url``; ``path`` is normalised to ``/v1.0/...`` so a test can treat both alike.
-    """
-
-    method: str
-    path: str
-    raw_path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int
-    request_id: str
-    batch_id: str | None = None
-
-
-class _Slot:
-    """A log position reserved on arrival, so the log keeps arrival order even though the
-    status is only known when the answer is sent."""
-
-    __slots__ = ("record",)
-
-    def __init__(self, record: RecordedRequest) -> None:
-        self.record = record
 
 
 class _Drop(Exception):
@@ -68,6 +44,15 @@ class GraphEmulator:
     tests that deliberately use the SDK's anonymous authentication provider.
     ``max_page_size`` caps every page below what ``$top`` asks for, as Graph may; it can be
     changed while the emulator runs.
+
+    ``latency`` (seconds, settable while running) is what every Graph round trip costs,
+    slept in the handler thread outside the tenant lock so concurrent requests overlap. A
+    ``$batch`` costs its slowest ``dependsOn`` chain: ``latency`` once when its items are
+    independent, ``latency`` times the longest chain otherwise (see
+    :mod:`~emulator.graph.schedule`). Token and JWKS requests cost nothing.
+    ``batch_order`` is the order in which a batch's independent items run and are answered:
+    ``"array"`` (request order), ``"reverse"`` or ``"random"``; ``batch_seed`` seeds the
+    random order (setting it restarts the sequence of shuffles).
     """
 
     def __init__(
@@ -79,6 +64,9 @@ class GraphEmulator:
         require_auth: bool = True,
         token_lifetime: int = 24 * 3600,
         max_page_size: int | None = None,
+        latency: float = 0.0,
+        batch_order: str = "array",
+        batch_seed: int | None = None,
     ) -> None:
         self.tenant = tenant if tenant is not None else Tenant()
         self.host = check_loopback(host)
@@ -88,7 +76,10 @@ class GraphEmulator:
         self._lock = self.tenant.lock
         self._identity = ManagedIdentity(self._lock, token_lifetime)
         self.faults = FaultList(self._lock)
-        self._log: list[_Slot] = []
+        self._log = RequestLog(self._lock)
+        self.latency = latency
+        self.batch_order = batch_order
+        self.batch_seed = batch_seed
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._service: GraphService | None = None
@@ -153,6 +144,35 @@ class GraphEmulator:
         if self._service is not None:
             self._service.max_page_size = size if size is not None else MAX_PAGE
 
+    @property
+    def latency(self) -> float:
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("latency must be >= 0")
+        self._latency = float(seconds)
+
+    @property
+    def batch_order(self) -> str:
+        return self._batch_order
+
+    @batch_order.setter
+    def batch_order(self, order: str) -> None:
+        if order not in BATCH_ORDERS:
+            raise ValueError(f"batch_order must be one of {BATCH_ORDERS}, not {order!r}")
+        self._batch_order = order
+
+    @property
+    def batch_seed(self) -> int | None:
+        return self._batch_seed
+
+    @batch_seed.setter
+    def batch_seed(self, seed: int | None) -> None:
+        self._batch_seed = seed
+        self._rng = random.Random(seed)
+
     # -- addresses -------------------------------------------------------------------------
 
     @property
@@ -194,11 +214,26 @@ class GraphEmulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return [slot.record for slot in self._log]
+        return self._log.snapshot()
 
     def writes(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method != "GET"]
+        """Requests that may change the tenant, each once: a batch's items are recorded on
+        their own, so the ``$batch`` that carried them is not one."""
+        return [r for r in self.requests if r.method != "GET" and not r.path.endswith("/$batch")]
+
+    def round_trips(self) -> int:
+        """Top-level Graph requests recorded (a ``$batch`` counts once, its items not at
+        all; token and JWKS requests are never in the Graph log)."""
+        return round_trips(self.requests)
+
+    def batch_items(self, batch: RecordedRequest | str) -> list[RecordedRequest]:
+        """The executed items of one ``$batch`` (its record or request id), in run order."""
+        request_id = batch if isinstance(batch, str) else batch.request_id
+        return batch_items(self.requests, request_id)
+
+    def batch_sizes(self) -> list[int]:
+        """How many items each top-level ``$batch`` executed, in arrival order."""
+        return batch_sizes(self.requests)
 
     @property
     def token_requests(self) -> list[dict[str, Any]]:
@@ -207,7 +242,7 @@ class GraphEmulator:
     def clear_log(self) -> None:
         """Forget recorded Graph and token requests (tokens already issued stay valid)."""
         with self._lock:
-            self._log = []
+            self._log.clear()
             self._identity.clear_log()
 
     def issued_tokens(self) -> list[str]:
@@ -251,13 +286,13 @@ class GraphEmulator:
             client_request_id=headers.get("client-request-id") or request_id,
             version_prefix=True,
         )
-        slot = self._record(call, None)
+        slot = self._log.record(call)
         try:
             result = self._execute(call)
         except _Drop:
             handler.close_connection = True
             return
-        self._finish(slot, result.status)
+        self._log.finish(slot, result.status)
         response_headers = {
             "request-id": call.request_id,
             "client-request-id": call.client_request_id,
@@ -270,35 +305,15 @@ class GraphEmulator:
             raise RuntimeError("the emulator has not been started")
         return self._service
 
-    def _record(self, call: GraphCall, batch_id: str | None) -> _Slot:
-        slot = _Slot(
-            RecordedRequest(
-                method=call.method,
-                path=call.path,
-                raw_path=call.raw_target,
-                query=dict(call.query),
-                headers=dict(call.headers),
-                body=call.body,
-                status=0,
-                request_id=call.request_id,
-                batch_id=batch_id,
-            )
-        )
-        with self._lock:
-            self._log.append(slot)
-        return slot
-
-    def _finish(self, slot: _Slot, status: int) -> None:
-        with self._lock:
-            slot.record = replace(slot.record, status=status)
-
-    def _apply_fault(self, call: GraphCall) -> GraphResult | None:
+    def _take_fault(self, call: GraphCall) -> Fault | None:
         query = "&".join(f"{k}={v}" for k, v in call.query.items())
-        fault: Fault | None = self.faults.take(call.method, call.path, query)
-        if fault is None:
+        return self.faults.take(call.method, call.path, query)
+
+    @staticmethod
+    def _fault_answer(call: GraphCall, fault: Fault | None) -> GraphResult | None:
+        """What a fault answers instead of the handler; ``None`` lets the handler answer."""
+        if fault is None or fault.drop_after:
             return None
-        if fault.delay:
-            time.sleep(fault.delay)
         if fault.drop:
             raise _Drop
         if fault.status == 0:
@@ -306,10 +321,27 @@ class GraphEmulator:
         return render_error(call, fault_error(fault.status, fault.retry_after))
 
     def _execute(self, call: GraphCall) -> GraphResult:
+        """Answer a request that arrived on its own: it costs ``latency`` plus its fault's
+        delay; a ``$batch`` costs its fault's delay plus its items' slowest chain, and at
+        least ``latency``."""
+        batch = [s.lower() for s in call.segments] in (["$batch"], ["%24batch"])
+        fault = self._take_fault(call)
+        delay = fault.delay if fault is not None else 0.0
+        latency = self.latency
+        answered = fault is not None and not fault.drop_after and (fault.drop or fault.status != 0)
+        batch_runs = batch and not answered
+        _sleep(delay if batch_runs else delay + latency)
+        started = time.monotonic()
+        faulted = self._fault_answer(call, fault)
+        result = faulted if faulted is not None else self._handle(call, batch, latency)
+        if batch_runs:  # refused batches (auth, payload) and all-424 ones still cost a trip
+            _sleep(started + latency - time.monotonic())
+        if fault is not None and fault.drop_after:
+            raise _Drop
+        return result
+
+    def _handle(self, call: GraphCall, batch: bool, latency: float) -> GraphResult:
         service = self._service_or_fail()
-        faulted = self._apply_fault(call)
-        if faulted is not None:
-            return faulted
         if not (call.path == "/v1.0" or call.path.startswith("/v1.0/")):
             return render_error(
                 call,
@@ -319,17 +351,35 @@ class GraphEmulator:
             denied = self._identity.authenticate(call.headers.get("authorization", ""), self.origin)
             if denied is not None:
                 return render_error(call, denied)
-        if [s.lower() for s in call.segments] in (["$batch"], ["%24batch"]):
-            if call.method != "POST":
-                return render_error(
-                    call, GraphError(405, "BadRequest", "$batch only accepts POST.")
-                )
-            return run_batch(call, self._execute_inner, lambda: str(uuid.uuid4()))
-        return service.handle(call)
+        if not batch:
+            return service.handle(call)
+        if call.method != "POST":
+            return render_error(call, GraphError(405, "BadRequest", "$batch only accepts POST."))
+        return run_batch(
+            call,
+            partial(self._execute_inner, batch_request_id=call.request_id),
+            lambda: str(uuid.uuid4()),
+            latency=latency,
+            order=self.batch_order,
+            rng=self._rng,
+        )
 
-    def _execute_inner(self, call: GraphCall, batch_id: str) -> GraphResult:
-        slot = self._record(call, batch_id)
-        faulted = self._apply_fault(call)  # a drop here abandons the whole batch connection
+    def _execute_inner(
+        self, call: GraphCall, batch_id: str, wait: Callable[[float], None], batch_request_id: str
+    ) -> GraphResult:
+        """One item of a batch: its fault's delay overlaps the other items' (``wait`` sleeps
+        until the item's turn on the batch clock); a drop abandons the whole batch."""
+        slot = self._log.record(call, batch_id, batch_request_id)
+        fault = self._take_fault(call)
+        wait(fault.delay if fault is not None else 0.0)
+        faulted = self._fault_answer(call, fault)
         result = faulted if faulted is not None else self._service_or_fail().handle(call)
-        self._finish(slot, result.status)
+        self._log.finish(slot, result.status)
+        if fault is not None and fault.drop_after:
+            raise _Drop
         return result
+
+
+def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)

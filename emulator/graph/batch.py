@@ -1,5 +1,6 @@
 """``$batch``: JSON batching, validated and executed the way Graph does it (at most 20
-requests, unique ids, ``dependsOn`` only on earlier requests, 424 after a failed dependency).
+requests, unique ids, ``dependsOn`` only on earlier requests, 424 after a failed dependency),
+every item answered with its own ``request-id`` and ``client-request-id`` headers.
 
 The inner requests are executed through a callback so the HTTP layer can apply faults to
 and record each of them exactly as it does for requests that arrive on their own.
@@ -7,59 +8,100 @@ and record each of them exactly as it does for requests that arrive on their own
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .._common import GraphError
-from .call import GraphCall, GraphResult, fail, make_call, render_error
+from .call import GraphCall, GraphResult, error_body, fail, make_call, render_error
+from .schedule import Timeline, execution_order
 
 MAX_BATCH = 20
 
 
+# Runs one inner call: (call, its id in the batch, wait) -> answer. ``wait(delay)`` must be
+# called once, with the item's fault delay, before the call is answered; it blocks until
+# the item's turn on the batch's clock has come.
+Execute = Callable[[GraphCall, str, Callable[[float], None]], GraphResult]
+
+
 def run_batch(
     outer: GraphCall,
-    execute: Callable[[GraphCall, str], GraphResult],
+    execute: Execute,
     new_request_id: Callable[[], str],
+    *,
+    latency: float = 0.0,
+    order: str = "array",
+    rng: random.Random | None = None,
 ) -> GraphResult:
-    """Execute a JSON batch in array order through ``execute`` (which applies faults
-    and records each inner request). ``depends_on`` is ignored on purpose: Graph only
-    knows ``dependsOn``, and a client that sends the snake_case form loses ordering."""
+    """Execute a JSON batch through ``execute`` (which applies faults to and records each
+    inner request) and answer its items in the order they ran (see
+    :mod:`~emulator.graph.schedule` for the order and the timing). ``depends_on`` is
+    ignored on purpose: Graph only knows ``dependsOn``, and a client that sends the
+    snake_case form loses ordering."""
     try:
         items = _validate_batch(outer)
     except GraphError as exc:
         return render_error(outer, exc)
+    keys = [str(item["id"]).lower() for item in items]
+    deps = [[str(d).lower() for d in item.get("dependsOn") or []] for item in items]
+    timeline = Timeline(latency)
     statuses: dict[str, int] = {}
     responses: list[dict[str, Any]] = []
-    for item in items:
+    for index in execution_order(keys, deps, order, rng):
+        item, key = items[index], keys[index]
         item_id = str(item["id"])
-        deps = [str(d).lower() for d in item.get("dependsOn") or []]
         headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        request_id = new_request_id()
         crid = headers.get("client-request-id", outer.client_request_id)
-        failed = [d for d in deps if not 200 <= statuses[d] < 300]
-        inner = _inner_call(item, headers, new_request_id(), crid)
+        failed = [d for d in deps[index] if not 200 <= statuses[d] < 300]
+        begin = timeline.begin(deps[index])
+        inner = _inner_call(item, headers, request_id, crid)
         if failed:
-            result = render_error(
-                inner if isinstance(inner, GraphCall) else outer,
+            timeline.skip(key, begin)
+            result = _item_error(
                 GraphError(
                     424,
                     "FailedDependency",
                     f"Request '{item_id}' depends on request '{failed[0]}', which failed.",
                 ),
+                request_id,
+                crid,
             )
         elif isinstance(inner, GraphError):
-            result = render_error(outer, inner)
+            timeline.skip(key, begin)
+            result = _item_error(inner, request_id, crid)
         else:
-            result = execute(inner, item_id)
-        statuses[item_id.lower()] = result.status
-        entry: dict[str, Any] = {"id": item_id, "status": result.status}
-        entry_headers = dict(result.headers)
-        if result.body is not None:
-            entry_headers["Content-Type"] = "application/json"
-            entry["body"] = result.body
-        entry["headers"] = entry_headers
-        responses.append(entry)
+            result = execute(inner, item_id, partial(timeline.wait, key, begin))
+            if not timeline.waited(key):
+                timeline.wait(key, begin, 0.0)
+        statuses[key] = result.status
+        responses.append(_entry(item_id, result, request_id, crid))
     return GraphResult(200, {"responses": responses})
+
+
+def _item_error(exc: GraphError, request_id: str, client_request_id: str) -> GraphResult:
+    body = error_body(
+        exc.code,
+        exc.message,
+        request_id=request_id,
+        client_request_id=client_request_id,
+        inner=exc.inner,
+    )
+    return GraphResult(exc.status, body, dict(exc.headers))
+
+
+def _entry(item_id: str, result: GraphResult, request_id: str, crid: str) -> dict[str, Any]:
+    """One item of the answer; its headers carry its own request ids, like a lone call's."""
+    entry: dict[str, Any] = {"id": item_id, "status": result.status}
+    headers = {"request-id": request_id, "client-request-id": crid, **result.headers}
+    if result.body is not None:
+        headers["Content-Type"] = "application/json"
+        entry["body"] = result.body
+    entry["headers"] = headers
+    return entry
 
 
 def _validate_batch(outer: GraphCall) -> list[dict[str, Any]]:

@@ -61,6 +61,7 @@ class GraphProvider:
         from msgraph.graph_service_client import GraphServiceClient
         from msgraph_core import GraphClientFactory
 
+        from shared.graph.batching import BatchingTransport
         from shared.graph.gateway import GraphGateway
 
         client_id = settings.managed_identity_client_id
@@ -85,8 +86,12 @@ class GraphProvider:
             should_retry=True,
         )
         # No base_url on the httpx client: the SDK would then build ".../v1.0//users" URLs.
+        # Under the SDK's middleware, calls made together leave as one $batch (batching.py).
         http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=10.0), http2=True
+            timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=10.0),
+            transport=BatchingTransport(
+                httpx.AsyncHTTPTransport(http2=True), settings.graph_base_url
+            ),
         )
         http = GraphClientFactory.create_with_default_middleware(
             client=http, options={RetryHandlerOption.get_key(): retry}

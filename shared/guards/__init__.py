@@ -10,9 +10,12 @@ from shared.guards.callers import (
 )
 from shared.guards.targets import (
     DEFAULT_POLICY,
+    Paths,
     TargetPolicy,
     TargetProtectedError,
+    check_account,
     check_target,
+    read_paths,
 )
 
 __all__ = [
@@ -20,10 +23,13 @@ __all__ = [
     "FUNCTION_KEY_CALLER",
     "Caller",
     "CallerRejectedError",
+    "Paths",
     "TargetPolicy",
     "TargetProtectedError",
     "authorize_caller",
+    "check_account",
     "check_target",
     "close_signing_keys",
     "identify_caller",
+    "read_paths",
 ]

@@ -222,8 +222,14 @@ async def check_target(
     ``reuse_tenant_reads``: a scheduled sweep's resets may reuse the tenant-wide reads of a
     reset a few minutes earlier; a webhook request always reads afresh.
     """
-    uid = user.id.lower()
-    if {uid, user.user_principal_name.lower()} & policy.denied:
+    check_account(user, policy)
+    paths = await read_paths(gateway, user.id, policy, reuse_tenant_reads=reuse_tenant_reads)
+    await paths.check(gateway, policy)
+
+
+def check_account(user: DirectoryUser, policy: TargetPolicy) -> None:
+    """What the user object alone decides: the deny list and restricted management units."""
+    if {user.id.lower(), user.user_principal_name.lower()} & policy.denied:
         raise TargetProtectedError("denied", "the account is on the deny list")
     if user.management_restricted:
         raise TargetProtectedError(
@@ -231,6 +237,14 @@ async def check_target(
             "the account is in a restricted management administrative unit; only "
             "administrators scoped to that unit may change it",
         )
+
+
+async def read_paths(
+    gateway: Gateway, user_id: str, policy: TargetPolicy, *, reuse_tenant_reads: bool = False
+) -> Paths:
+    """Every read the decision needs that an object id is enough for, all at once (they
+    leave as one batch, with whatever else the reset reads at the same moment)."""
+    uid = user_id.lower()
     async with _together() as reads:
         assigned = reads.create_task(
             _read("the account's role assignments", ROLE_MANAGEMENT, gateway.role_assignments(uid))
@@ -253,30 +267,44 @@ async def check_target(
             )
         )
         tenant = reads.create_task(_tenant_reads(gateway, policy, reuse=reuse_tenant_reads))
-    active = policy.protecting(assigned.result())
-    if active:
-        raise TargetProtectedError(
-            "directory-role", f"the account holds directory roles: {_names(active)}"
-        )
-    may_activate = policy.protecting(eligible.result())
-    if may_activate:
-        raise TargetProtectedError(
-            "eligible-role",
-            f"the account is eligible for directory roles (PIM): {_names(may_activate)}",
-        )
-    paths = _Paths(uid, groups.result(), group_eligible.result(), tenant.result())
-    paths.check_protected_groups(policy)
-    await paths.check_group_roles(gateway, policy)
+    return Paths(
+        uid,
+        assigned.result(),
+        eligible.result(),
+        groups.result(),
+        group_eligible.result(),
+        tenant.result(),
+    )
 
 
 @dataclass(frozen=True)
-class _Paths:
-    """What ties the account to groups: membership, ownership, PIM for Groups eligibility."""
+class Paths:
+    """What ties the account to directory roles: its own role assignments and eligibilities,
+    and its groups (membership, ownership, PIM for Groups eligibility)."""
 
     uid: str
+    assigned: list[RoleGrant]
+    eligible: list[RoleGrant]
     member_of: list[GroupRef]
     group_eligible: list[GroupEligibility]
     tenant: TenantReads
+
+    async def check(self, gateway: Gateway, policy: TargetPolicy) -> None:
+        """Raise for the first path that protects the account; reads the roles of tied
+        role-assignable groups (a second round) only when there are such groups."""
+        active = policy.protecting(self.assigned)
+        if active:
+            raise TargetProtectedError(
+                "directory-role", f"the account holds directory roles: {_names(active)}"
+            )
+        may_activate = policy.protecting(self.eligible)
+        if may_activate:
+            raise TargetProtectedError(
+                "eligible-role",
+                f"the account is eligible for directory roles (PIM): {_names(may_activate)}",
+            )
+        self.check_protected_groups(policy)
+        await self.check_group_roles(gateway, policy)
 
     def check_protected_groups(self, policy: TargetPolicy) -> None:
         protected = policy.protected_group_ids

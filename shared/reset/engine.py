@@ -14,14 +14,16 @@ What makes this more than a loop over DELETE calls:
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from pydantic import SecretStr
 
 from shared.clock import Clock, utc_now
 from shared.graph.contract import Gateway, GraphError
-from shared.guards import DEFAULT_POLICY, TargetPolicy, check_target
+from shared.guards import DEFAULT_POLICY, TargetPolicy, check_account
 from shared.models import (
     IssuedTemporaryAccessPass,
     Outcome,
@@ -34,6 +36,7 @@ from shared.models import (
     UserRef,
 )
 from shared.reset.plan import Plan, build_plan
+from shared.reset.reads import ResetReads
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +68,50 @@ class ResetEngine:
         prior: Outcome | None = None,
         on_progress: Progress = _no_progress,
         reuse_tenant_reads: bool = False,
+        reads: ResetReads | None = None,
+        user_id: str | None = None,
     ) -> Outcome:
         """Reset one user's MFA, or for a dry run only say how.
 
         ``prior`` is what an earlier, interrupted attempt recorded: its finished steps are kept
         and not repeated, and what it added (the new phone, the pass) is not taken for an old
-        method to delete. ``on_progress`` is awaited after every step so the caller can record
-        it; an exception from it stops the run (another worker has taken the reset over).
-        ``reuse_tenant_reads`` lets a sweep's resets share the protection check's tenant-wide
-        reads.
+        method to delete. ``on_progress`` is awaited after every round of Graph calls so the
+        caller can record it; an exception from it stops the run (another worker has taken the
+        reset over). ``reuse_tenant_reads`` lets a sweep's resets share the protection check's
+        tenant-wide reads. ``reads`` are the reads admission already started; otherwise they
+        start here, by ``user_id`` (the object id admission resolved) when it is known.
 
         Raises ``UserNotFoundError`` or ``GraphError`` when the user cannot be resolved, and
         ``TargetProtectedError`` for a protected account (nothing has been done then);
         ``PlanConflictError`` when the request cannot work on this user
         (nothing has been done either). Every later failure is reported inside the outcome.
         """
+        own = reads is None
+        if reads is None:
+            reads = ResetReads(
+                self._graph,
+                user_id or request.user,
+                self._policy,
+                reuse_tenant_reads=reuse_tenant_reads,
+            )
+        try:
+            return await self._run(request, reset_id, reads, prior, on_progress)
+        finally:
+            if own:
+                await reads.close()
+
+    async def _run(
+        self,
+        request: ResetRequest,
+        reset_id: str,
+        reads: ResetReads,
+        prior: Outcome | None,
+        on_progress: Progress,
+    ) -> Outcome:
         started = prior.started_at if prior else self._clock()
-        user = await self._graph.get_user(request.user)
-        await check_target(self._graph, user, self._policy, reuse_tenant_reads=reuse_tenant_reads)
+        user = await reads.user()
+        check_account(user, self._policy)
+        await (await reads.paths()).check(self._graph, self._policy)
         outcome = Outcome(
             id=reset_id,
             status=OutcomeStatus.failed,
@@ -100,7 +129,7 @@ class ResetEngine:
             if s.action is not StepAction.delete_method and s.method_id is not None
         }
         try:
-            before = [m for m in await self._graph.list_methods(user.id) if m.id not in added]
+            before = [m for m in await reads.methods() if m.id not in added]
         except GraphError as exc:
             outcome.detail = f"could not list the user's methods: {exc}"
             outcome.retryable = exc.transient
@@ -114,7 +143,6 @@ class ResetEngine:
             outcome.remaining_methods_verified = True
             outcome.finished_at = self._clock()
             return outcome
-        await on_progress(outcome)
         run = _Run(self._graph, self._clock, plan, outcome, added, on_progress)
         await run.execute()
         outcome.finished_at = self._clock()
@@ -186,53 +214,47 @@ class _Run:
         return True
 
     async def execute(self) -> None:
+        """The rounds: every deletion and the revocation at once; again what Graph refused
+        while others remained, for as long as that makes progress; the new phone and the pass;
+        then a listing to verify. Each round is recorded once it has ended."""
         by_id = {m.id: m for m in self.plan.deletions}
         to_do = [s for s in self.outcome.steps if s.result is StepResult.planned]
+        revoke = [self._revoke(s) for s in to_do if s.action is StepAction.revoke_sessions]
         await self._delete_all(
             [s for s in to_do if s.action is StepAction.delete_method and s.method_id in by_id],
             by_id,
+            alongside=revoke,
         )
-        actions = {
-            StepAction.revoke_sessions: self._revoke,
+        additions = {
             StepAction.add_phone: self._add_phone,
             StepAction.create_temporary_access_pass: self._issue_tap,
         }
-        for step in to_do:
-            if step.action in actions:
-                await actions[step.action](step)
-                await self.on_progress(self.outcome)
+        adding = [additions[s.action](s) for s in to_do if s.action in additions]
+        if adding:
+            await asyncio.gather(*adding)
+            await self.on_progress(self.outcome)
         await self._verify(by_id)
 
-    async def _delete_all(self, steps: list[Step], by_id: dict[str, RegisteredMethod]) -> None:
+    async def _delete_all(
+        self,
+        steps: list[Step],
+        by_id: dict[str, RegisteredMethod],
+        alongside: list[Coroutine[Any, Any, None]],
+    ) -> None:
         pending = steps
         first_round = True
-        while pending:
-            refused: list[Step] = []
-            for step in pending:
-                if self._skip_if_unavailable(step):
-                    continue
-                method = by_id[step.method_id or ""]
-                try:
-                    step.request_id = await self.graph.delete_method(self.user_id, method)
-                except GraphError as exc:
-                    if exc.not_found:
-                        step.result, step.error = StepResult.already_absent, None
-                    elif exc.status == 400:
-                        # Default method, or mobile before alternate: try again after the others.
-                        self._fail(step, exc)
-                        refused.append(step)
-                        if exc.default_method_refusal:
-                            step.detail = "Graph refused: it is the user's default method"
-                        continue
-                    else:
-                        self._fail(step, exc)
-                else:
-                    step.result, step.error = StepResult.done, None
-                    if not first_round:
-                        step.detail = "deleted after the other methods (Graph refused it earlier)"
-                self._log(step)
-                await self.on_progress(self.outcome)
+        while pending or alongside:
+            results = await asyncio.gather(
+                *(self._delete(step, by_id, first_round) for step in pending), *alongside
+            )
+            refused = [
+                step for step, was_refused in zip(pending, results, strict=False) if was_refused
+            ]
+            alongside = []
+            await self.on_progress(self.outcome)
             first_round = False
+            if not refused:
+                break
             if len(refused) == len(pending):
                 # No progress this round: what is left cannot be deleted while the rest remains.
                 for step in refused:
@@ -244,6 +266,33 @@ class _Run:
                     self._log(step)
                 break
             pending = refused
+
+    async def _delete(
+        self, step: Step, by_id: dict[str, RegisteredMethod], first_round: bool
+    ) -> bool:
+        """One deletion; True when Graph refused it while others remained (next round)."""
+        if self._skip_if_unavailable(step):
+            return False
+        method = by_id[step.method_id or ""]
+        try:
+            step.request_id = await self.graph.delete_method(self.user_id, method)
+        except GraphError as exc:
+            if exc.not_found:
+                step.result, step.error = StepResult.already_absent, None
+            elif exc.status == 400:
+                # Default method, or mobile before alternate: try again after the others.
+                self._fail(step, exc)
+                if exc.default_method_refusal:
+                    step.detail = "Graph refused: it is the user's default method"
+                return True
+            else:
+                self._fail(step, exc)
+        else:
+            step.result, step.error = StepResult.done, None
+            if not first_round:
+                step.detail = "deleted after the other methods (Graph refused it earlier)"
+        self._log(step)
+        return False
 
     async def _revoke(self, step: Step) -> None:
         if self._skip_if_unavailable(step):

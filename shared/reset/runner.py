@@ -17,6 +17,7 @@ from shared.ledger import Ledger, LedgerRecord, ResetStatus
 from shared.models import Outcome, OutcomeStatus, ResetRequest, Step, StepAction, StepResult
 from shared.reset.engine import ResetEngine
 from shared.reset.plan import PlanConflictError
+from shared.reset.reads import ResetReads
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ async def run_claimed(
     lease_seconds: int,
     retry_transient: bool,
     policy: TargetPolicy,
+    reads: ResetReads | None = None,
 ) -> Outcome | None:
     """Run a reset this invocation has claimed and record how it ended.
 
@@ -61,6 +63,9 @@ async def run_claimed(
             on_progress=checkpoint,
             # A sweep resets many users in a few minutes: one tenant-wide read serves them all.
             reuse_tenant_reads=record.sweep_group_id is not None,
+            reads=reads,
+            # The user as admission resolved them: read by object id, in one round.
+            user_id=record.user_id,
         )
     except TargetProtectedError as exc:
         await ledger.finish(record, ResetStatus.refused, None, exc.describe())

@@ -15,13 +15,14 @@ from enum import StrEnum
 from shared import audit
 from shared.audit import AuditEvent
 from shared.graph.client import get_gateway
-from shared.graph.contract import GraphError, UserNotFoundError
+from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import Caller, CallerRejectedError, TargetPolicy, TargetProtectedError
 from shared.ledger import IdempotencyConflictError, LeaseLostError, LedgerRecord, get_ledger
 from shared.models import Outcome, ResetRequest
 from shared.reset.engine import ResetEngine
 from shared.reset.intake import accept_reset
 from shared.reset.plan import PlanConflictError
+from shared.reset.reads import ResetReads
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import Settings
 from shared.signing import work_item
@@ -106,10 +107,42 @@ async def submit(
     if request.dry_run:
         return await _plan(request, reset_id, caller, settings)
     settings.signing_keys()  # no key, no admission: fail before anything is read or written
+    gateway = await get_gateway()
+    policy = TargetPolicy.from_settings(settings)
+    # A reset run here starts all its reads now; they go on while the ledger is written.
+    reads = ResetReads(gateway, request.user, policy) if request.mode == "sync" else None
+    try:
+        return await _admit_and_run(
+            request, reset_id, caller, idempotency_key, settings, _Reading(gateway, policy, reads)
+        )
+    finally:
+        if reads is not None:
+            await reads.close()
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How a submission reads Graph: one gateway, one policy, and for a synchronous reset the
+    reads already under way."""
+
+    gateway: Gateway
+    policy: TargetPolicy
+    reads: ResetReads | None
+
+
+async def _admit_and_run(
+    request: ResetRequest,
+    reset_id: str,
+    caller: Caller,
+    idempotency_key: str | None,
+    settings: Settings,
+    reading: _Reading,
+) -> Submission:
     # Who the target is, before anything is recorded: an unknown user is a 404 now rather
     # than a failed reset later, and the per-user limit counts the object id, however the
     # request names the user.
-    user = await (await get_gateway()).get_user(request.user)
+    gateway, reads = reading.gateway, reading.reads
+    user = await (reads.user() if reads else gateway.get_user(request.user))
     ledger = await get_ledger()
     owner = new_owner() if request.mode == "sync" else None
     try:
@@ -136,12 +169,13 @@ async def submit(
     try:
         outcome = await run_claimed(
             ledger,
-            await get_gateway(),
+            gateway,
             record,
             request,
             lease_seconds=settings.lease_seconds,
             retry_transient=False,
-            policy=TargetPolicy.from_settings(settings),
+            policy=reading.policy,
+            reads=reads,
         )
     except LeaseLostError:
         fresh = await ledger.get(record.id)

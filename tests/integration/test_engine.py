@@ -191,13 +191,20 @@ async def test_graph_unavailable_ends_failed_with_what_remains(
         await provider.close()
 
     assert outcome.status is OutcomeStatus.failed
+    assert outcome.retryable
     deletions = [s for s in outcome.steps if s.action is StepAction.delete_method]
-    assert deletions[0].result is StepResult.failed
-    assert deletions[0].error is not None and deletions[0].error.status == 503
-    assert deletions[0].error.request_id  # what an admin quotes to Microsoft support
-    assert all(s.result is StepResult.skipped for s in outcome.steps[1:])
-    # One delete, tried twice (one retry), then no further writes at all.
-    assert len(graph_emulator.writes()) == 2
+    # The deletions of a round go out together: each met the outage, each says so.
+    for step in deletions:
+        assert step.result is StepResult.failed
+        assert step.error is not None and step.error.status == 503
+        assert step.error.request_id  # what an admin quotes to Microsoft support
+    # The revocation rode in the same round; Graph served it.
+    revoke = next(s for s in outcome.steps if s.action is StepAction.revoke_sessions)
+    assert revoke.result is StepResult.done
+    # Each delete tried twice (one retry), the revocation once, then no further round.
+    deletes = [r for r in graph_emulator.writes() if r.method == "DELETE"]
+    assert len(deletes) == 2 * len(deletions)
+    assert len(graph_emulator.writes()) == len(deletes) + 1
     assert outcome.remaining_methods_verified
     assert outcome.remaining_methods is not None and len(outcome.remaining_methods) == 3
     assert "3 selected method(s) remain" in (outcome.detail or "")
@@ -291,7 +298,9 @@ async def test_dry_run_plans_everything_and_writes_nothing(
 
     assert outcome.status is OutcomeStatus.planned
     assert graph_emulator.writes() == []
-    assert {r.method for r in graph_emulator.requests} == {"GET"}
+    # Reads only: the items of any batch are GETs (the batch itself is a POST by protocol).
+    assert {r.method for r in graph_emulator.requests if r.batch_id is not None} <= {"GET"}
+    assert {r.method for r in graph_emulator.requests if not r.path.endswith("$batch")} == {"GET"}
     assert all(s.result is StepResult.planned for s in outcome.steps)
     actions = [s.action for s in outcome.steps]
     assert actions[-3:] == [
@@ -403,7 +412,11 @@ async def test_token_is_fetched_once_for_many_resets(
     assert len(graph_emulator.token_requests) == 1
     # The scope comes from GRAPH_BASE_URL's host, so the token's audience is that host.
     assert graph_emulator.token_requests[0]["resource"] == graph_emulator.origin
-    assert all(r.headers["authorization"].startswith("Bearer ") for r in graph_emulator.requests)
+    # Every trip to Graph carries the token (a batch's items travel under the batch's).
+    trips = [r for r in graph_emulator.requests if r.batch_id is None]
+    assert all(r.headers["authorization"].startswith("Bearer ") for r in trips)
+    # And the token never travels inside a batch's body, per item.
+    assert not [r for r in graph_emulator.requests if r.batch_id and "authorization" in r.headers]
 
 
 async def test_user_assigned_identity_sends_its_client_id(

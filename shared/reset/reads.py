@@ -1,0 +1,71 @@
+"""What a reset reads before it changes anything, started as early and as together as Graph allows.
+
+The user, the protection paths and the registered methods are independent reads once the user's
+object id is known, so they leave as one batch: one round trip for a user named by object id,
+two for a user named by UPN (the UPN must be resolved first). Admission starts them while it
+checks the user exists and writes the ledger, and the engine picks up the results; nothing is
+decided here, so a protected account is still refused (and recorded) by the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from shared.graph.contract import DirectoryUser, Gateway
+from shared.guards import Paths, TargetPolicy, read_paths
+from shared.models import RegisteredMethod
+
+T = TypeVar("T")
+
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+class ResetReads:
+    """The reads of one reset, running; await ``user``, ``paths`` and ``methods`` for them."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        key: str,
+        policy: TargetPolicy,
+        *,
+        reuse_tenant_reads: bool = False,
+    ) -> None:
+        self._user = asyncio.ensure_future(gateway.get_user(key))
+        known_id = key.lower() if _OBJECT_ID.match(key) else None
+
+        async def user_id() -> str:
+            return known_id or (await asyncio.shield(self._user)).id
+
+        async def after_id(read: Callable[[str], Awaitable[T]]) -> T:
+            return await read(await user_id())
+
+        self._paths = asyncio.ensure_future(
+            after_id(
+                lambda uid: read_paths(gateway, uid, policy, reuse_tenant_reads=reuse_tenant_reads)
+            )
+        )
+        self._methods = asyncio.ensure_future(after_id(gateway.list_methods))
+
+    async def user(self) -> DirectoryUser:
+        return await asyncio.shield(self._user)
+
+    async def paths(self) -> Paths:
+        return await asyncio.shield(self._paths)
+
+    async def methods(self) -> list[RegisteredMethod]:
+        return await asyncio.shield(self._methods)
+
+    async def close(self) -> None:
+        """Stop what is still running and collect what failed (a refused request, or one the
+        engine stopped early, leaves reads nobody will look at)."""
+        tasks = (self._user, self._paths, self._methods)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
