@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import audit
 from shared.audit import AuditEvent
@@ -38,7 +38,6 @@ from shared.graph.contract import DirectoryUser, Gateway
 from shared.guards import Caller
 from shared.ledger import (
     IdempotencyConflictError,
-    Ledger,
     LedgerRecord,
     LimitReachedError,
     ResetStatus,
@@ -48,6 +47,9 @@ from shared.reset.intake import accept_reset
 from shared.reset.runner import leave_reset_group
 from shared.settings import Settings
 from shared.signing import work_item
+
+if TYPE_CHECKING:
+    from shared.ledger import Ledger
 
 log = logging.getLogger(__name__)
 

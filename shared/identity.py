@@ -6,7 +6,12 @@ caches a token per audience, so sharing it means one token request per audience 
 
 from __future__ import annotations
 
-from azure.identity.aio import ManagedIdentityCredential
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # azure.identity (with msal, requests and cryptography) is a fifth of a cold start:
+    # imported by the first credential, not when the app is indexed.
+    from azure.identity.aio import ManagedIdentityCredential
 
 _credentials: dict[str | None, ManagedIdentityCredential] = {}
 
@@ -15,6 +20,8 @@ def get_credential(client_id: str | None) -> ManagedIdentityCredential:
     """The credential for a user-assigned identity (``client_id``) or the system-assigned one."""
     credential = _credentials.get(client_id)
     if credential is None:
+        from azure.identity.aio import ManagedIdentityCredential
+
         credential = (
             ManagedIdentityCredential(client_id=client_id)
             if client_id

@@ -13,13 +13,13 @@ import asyncio
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-from azure.identity.aio import ManagedIdentityCredential
-
 from shared.identity import close_credentials, get_credential
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import httpx
+    from azure.identity.aio import ManagedIdentityCredential
+
     from shared.graph.gateway import GraphGateway
 
 
@@ -51,8 +51,11 @@ class GraphProvider:
         return self._gateway
 
     def _build(self, settings: Settings) -> GraphGateway:
-        # Imported here: msgraph's import costs about a second and most invocations of a
-        # freshly indexed worker (the schema endpoint, bad requests) never need it.
+        # Imported here: msgraph's import costs about a second, azure.identity's a fifth of a
+        # cold start, and most invocations of a freshly indexed worker (the schema endpoint,
+        # bad requests) never need them.
+        import httpx
+        from azure.identity.aio import ManagedIdentityCredential
         from kiota_authentication_azure.azure_identity_authentication_provider import (
             AzureIdentityAuthenticationProvider,
         )

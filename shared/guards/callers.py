@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    import httpx
     import jwt
 
 
@@ -88,7 +87,9 @@ class SigningKeys:
         return (kid not in self._keys and age > _REFRESH_SECONDS) or age > _MAX_KEY_AGE_SECONDS
 
     async def _fetch(self, url: str) -> None:
-        import jwt  # with cryptography: paid by the first token, not by every cold start
+        # With cryptography: paid by the first token, not by every cold start.
+        import httpx
+        import jwt
 
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))

@@ -8,14 +8,19 @@ to look:
 * ``limits``: the tenant's hourly cap, the per-user cooldown and per-caller counters;
 * ``store``: claim, lease, checkpoint, finish (exactly-once execution);
 * ``maintenance``: re-drive, sweep bookkeeping, retention, run summaries;
-* ``client``: the ``Ledger`` that combines them, one per worker process.
+* ``client``: the ``Ledger`` that combines them; ``process``: one per worker process.
 
 Stored: ticket, requester, target, timestamps, the outcome so far (steps with Graph request-ids),
 attempts, the last error. Not stored: phone numbers in clear (masked), Temporary Access Pass
 values (the outcome's serialiser masks them), tokens.
 """
 
-from shared.ledger.client import Ledger, close_ledger, get_ledger, table_client
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from shared.ledger.process import close_ledger, get_ledger
 from shared.ledger.records import (
     PARTITION,
     RUN_PARTITION,
@@ -29,6 +34,21 @@ from shared.ledger.records import (
     idempotency_scope,
     request_fingerprint,
 )
+
+if TYPE_CHECKING:
+    from shared.ledger.client import Ledger, table_client
+
+# The Table Storage SDK behind these is imported when they are first used, not when the app is
+# indexed (a cold start pays for every import in the trigger modules).
+_LAZY = {"Ledger": "shared.ledger.client", "table_client": "shared.ledger.client"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "PARTITION",

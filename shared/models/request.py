@@ -11,7 +11,6 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -118,6 +117,9 @@ def normalise_phone_number(value: str) -> str:
             "must be E.164 (+12065550123) or Graph's form (+1 2065550123), "
             "optionally with an extension (x123)"
         )
+    # libphonenumber's tables are a tenth of a cold start; the first phone number pays for them.
+    import phonenumbers
+
     number_part, _, extension = compact.replace(" ", "").partition("x")
     try:
         parsed = phonenumbers.parse(number_part, None)

@@ -7,15 +7,19 @@ the other's guardrails.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from shared import audit
 from shared.audit import AuditEvent
 from shared.graph.contract import DirectoryUser
 from shared.guards import Caller
-from shared.ledger import Ledger, LedgerRecord, LimitReachedError, Limits
+from shared.ledger import LedgerRecord, LimitReachedError, Limits
 from shared.models import ResetRequest
 from shared.settings import Settings
 from shared.signing import sign_work_item
+
+if TYPE_CHECKING:
+    from shared.ledger import Ledger
 
 
 async def accept_reset(

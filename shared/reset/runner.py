@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from shared.audit import AuditEvent, emit_record
 from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
-from shared.ledger import Ledger, LedgerRecord, ResetStatus
+from shared.ledger import LedgerRecord, ResetStatus
 from shared.models import Outcome, OutcomeStatus, ResetRequest, Step, StepAction, StepResult
 from shared.reset.engine import ResetEngine
 from shared.reset.plan import PlanConflictError
 from shared.reset.reads import ResetReads
+
+if TYPE_CHECKING:
+    from shared.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
