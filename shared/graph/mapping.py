@@ -1,8 +1,9 @@
-"""How msgraph-sdk's models and errors become the app's own types.
+"""How what Graph sends back becomes the app's own types.
 
-Kept apart from the calls in ``gateway`` so that what Graph sends back (method models, role
+Kept apart from the calls in ``gateway`` so that what Graph sends back (methods, users, role
 grants, groups, the error envelope, the request-id header) is read in one place, and the
-gateway reads as the list of calls a reset makes.
+gateway reads as the list of calls a reset makes. Reads arrive as Graph's JSON (see
+``GraphGateway._read`` for why not as SDK models); errors arrive as the SDK's ``ODataError``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_http.middleware.options import HeadersInspectionHandlerOption
 
-from shared.graph.contract import GraphError, GroupRef, RoleGrant
+from shared.graph.contract import DirectoryUser, GraphError, GroupRef, RoleGrant
 from shared.models import (
     PASSWORD_ODATA_TYPE,
     MethodType,
@@ -21,6 +22,8 @@ from shared.models import (
     RegisteredMethod,
     mask_phone_number,
 )
+
+Json = dict[str, Any]
 
 if TYPE_CHECKING:
     from msgraph.generated.users.item.authentication.authentication_request_builder import (
@@ -71,45 +74,60 @@ def mask_email(address: str | None) -> str | None:
     return f"{local[:1]}***@{domain}"
 
 
-def describe_method(method: Any) -> RegisteredMethod | None:
-    """Our view of one SDK method model; None for the password, which a reset never touches."""
-    odata_type = str(getattr(method, "odata_type", "") or "")
+def describe_method(method: Json) -> RegisteredMethod | None:
+    """Our view of one method as Graph sent it; None for the password, which a reset never
+    touches."""
+    odata_type = str(method.get("@odata.type") or "")
     if odata_type.lower() == PASSWORD_ODATA_TYPE.lower():
         return None
     kind = MethodType.from_odata_type(odata_type)
     phone_type: PhoneType | None = None
-    display: str | None = getattr(method, "display_name", None)
+    display: str | None = method.get("displayName")
     if kind is MethodType.phone:
-        raw_type = getattr(method, "phone_type", None)
-        raw_value = getattr(raw_type, "value", raw_type)
-        phone_type = PhoneType(raw_value) if raw_value in set(PhoneType) else None
-        display = mask_phone_number(getattr(method, "phone_number", None))
+        raw_type = method.get("phoneType")
+        phone_type = PhoneType(raw_type) if raw_type in set(PhoneType) else None
+        display = mask_phone_number(method.get("phoneNumber"))
     elif kind is MethodType.email:
-        display = mask_email(getattr(method, "email_address", None))
+        display = mask_email(method.get("emailAddress"))
     return RegisteredMethod(
-        type=kind, odata_type=odata_type, id=str(method.id), phone_type=phone_type, display=display
+        type=kind,
+        odata_type=odata_type,
+        id=str(method["id"]),
+        phone_type=phone_type,
+        display=display,
     )
 
 
-def role_grant(principal_id: str, item: Any) -> RoleGrant:
-    definition = getattr(item, "role_definition", None)
-    definition_id = str(item.role_definition_id or "").lower()
+def directory_user(user: Json, key: str) -> DirectoryUser:
+    return DirectoryUser(
+        id=str(user["id"]),
+        user_principal_name=user.get("userPrincipalName") or key,
+        user_type=user.get("userType"),
+        account_enabled=user.get("accountEnabled"),
+        display_name=user.get("displayName"),
+        management_restricted=user.get("isManagementRestricted"),
+    )
+
+
+def role_grant(principal_id: str, item: Json) -> RoleGrant:
+    definition = item.get("roleDefinition") or {}
+    definition_id = str(item.get("roleDefinitionId") or "").lower()
     return RoleGrant(
         principal_id=principal_id,
         role_definition_id=definition_id,
-        template_id=str(getattr(definition, "template_id", None) or definition_id).lower(),
-        name=str(getattr(definition, "display_name", None) or definition_id),
-        directory_scope_id=str(item.directory_scope_id or "/"),
+        template_id=str(definition.get("templateId") or definition_id).lower(),
+        name=str(definition.get("displayName") or definition_id),
+        directory_scope_id=str(item.get("directoryScopeId") or "/"),
     )
 
 
-def group_ref(group: Any) -> GroupRef:
-    owners = getattr(group, "owners", None) or []
+def group_ref(group: Json) -> GroupRef:
+    owners = group.get("owners") or []
     return GroupRef(
-        id=str(group.id).lower(),
-        name=str(group.display_name or group.id),
-        role_assignable=bool(group.is_assignable_to_role),
-        owner_ids=frozenset(str(o.id).lower() for o in owners if o.id),
+        id=str(group["id"]).lower(),
+        name=str(group.get("displayName") or group["id"]),
+        role_assignable=bool(group.get("isAssignableToRole")),
+        owner_ids=frozenset(str(o["id"]).lower() for o in owners if o.get("id")),
     )
 
 
