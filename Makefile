@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit emulator clean
+.PHONY: demo test lint typecheck unit emulator bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(INSTALLED)
 
 typecheck: $(INSTALLED)
 	$(PY) -m mypy
+
+## bench: how fast the app's reset is against a step-by-step admin script, and its cold start (tables)
+bench: $(INSTALLED) node_modules/.installed
+	$(PY) -m benchmarks
 
 ## emulator: run the Graph + managed identity emulator for `func start` (prints the app settings)
 emulator: $(INSTALLED)
