@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from shared.triggers.callbacks import bp as callback_blueprint
 from shared.triggers.http import bp as http_blueprint
 from shared.triggers.queue import bp as queue_blueprint
 from shared.triggers.timer import bp as timer_blueprint
@@ -10,3 +11,4 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(http_blueprint)
 app.register_functions(queue_blueprint)
 app.register_functions(timer_blueprint)
+app.register_functions(callback_blueprint)

@@ -36,6 +36,8 @@ class AuditEvent(StrEnum):
     refused = "refused"  # protected target, caller without the role, or a limit reached
     executed = "executed"  # the reset ran and succeeded
     failed = "failed"  # the reset ran, or was given up, without succeeding
+    callback_delivered = "callback-delivered"  # the ticket's receiver answered 2xx
+    callback_failed = "callback-failed"  # every attempt failed, or the host is not allowed
 
 
 _LEVELS = {
@@ -44,6 +46,8 @@ _LEVELS = {
     AuditEvent.executed: logging.INFO,
     AuditEvent.refused: logging.WARNING,
     AuditEvent.failed: logging.ERROR,
+    AuditEvent.callback_delivered: logging.INFO,
+    AuditEvent.callback_failed: logging.ERROR,
 }
 
 

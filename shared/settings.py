@@ -24,6 +24,12 @@ from pydantic import (
     field_validator,
 )
 
+from shared.models.callback import (
+    check_host_patterns,
+    check_webhook_secret,
+    unresolved_key_vault_reference,
+)
+
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -66,6 +72,9 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "RETENTION_DAYS": "retention_days",
     "WORK_ITEM_SIGNING_KEY": "work_item_signing_key",
     "WORK_ITEM_SIGNING_KEY_PREVIOUS": "work_item_signing_key_previous",
+    "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
+    "CALLBACK_ALLOWED_HOSTS": "callback_allowed_hosts",
+    "CALLBACK_ALLOW_LOOPBACK_HTTP": "callback_allow_loopback_http",
 }
 
 
@@ -109,11 +118,13 @@ class Settings(BaseModel):
     reset_queue_name: str = Field(
         default="mfa-resets",
         # Storage queue rules, leaving room for the "-poison" suffix.
+        # Storage queue rules (3-63 characters), leaving room for "-callbacks-poison".
         min_length=3,
-        max_length=56,
+        max_length=46,
         pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
-        description="Queue of accepted resets; its poison queue is <name>-poison. The queue "
-        "bindings read it as %RESET_QUEUE_NAME%, so the setting must exist.",
+        description="Queue of accepted resets; its poison queue is <name>-poison, completion "
+        "callbacks go through <name>-callbacks. The queue bindings read it as "
+        "%RESET_QUEUE_NAME%, so the setting must exist.",
     )
     ledger_table_name: str = Field(
         default="MfaResets",
@@ -256,11 +267,26 @@ class Settings(BaseModel):
         description="The key before the last rotation: resets signed with it still run.",
     )
 
+    callback_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="Standard Webhooks secret (whsec_ + base64 of 24-64 bytes, a Key Vault "
+        "reference) signing callbacks; unset or unresolved: callback_url is refused.",
+    )
+    callback_allowed_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="Comma-separated callback hosts: names, or *.domain (*.service-now.com).",
+    )
+    callback_allow_loopback_http: bool = Field(
+        default=False,
+        description="Local runs only (never in templates): plain http to loopback callbacks.",
+    )
+
     @field_validator(
         "denied_users",
         "protected_group_ids",
         "allowed_role_template_ids",
         "caller_audiences",
+        "callback_allowed_hosts",
         mode="before",
     )
     @classmethod
@@ -276,6 +302,18 @@ class Settings(BaseModel):
         if bad:
             raise ValueError(f"not object ids (GUIDs): {', '.join(bad)}")
         return value
+
+    @field_validator("callback_signing_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or unresolved_key_vault_reference(value.get_secret_value()):
+            return None
+        return check_webhook_secret(value)
+
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_host_patterns(value)
 
     @field_validator("graph_base_url", "caller_authority")
     @classmethod

@@ -8,6 +8,7 @@ to look:
 * ``limits``: the tenant's hourly cap, the per-user cooldown and per-caller counters;
 * ``store``: claim, lease, checkpoint, finish (exactly-once execution);
 * ``maintenance``: re-drive, sweep bookkeeping, retention, run summaries;
+* ``callbacks``: how each reset's completion callback stands;
 * ``client``: the ``Ledger`` that combines them; ``process``: one per worker process.
 
 Stored: ticket, requester, target, timestamps, the outcome so far (steps with Graph request-ids),
@@ -24,6 +25,7 @@ from shared.ledger.process import close_ledger, get_ledger
 from shared.ledger.records import (
     PARTITION,
     RUN_PARTITION,
+    CallbackRecord,
     IdempotencyConflictError,
     LeaseHeldError,
     LeaseLostError,
@@ -53,6 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "PARTITION",
     "RUN_PARTITION",
+    "CallbackRecord",
     "IdempotencyConflictError",
     "LeaseHeldError",
     "LeaseLostError",

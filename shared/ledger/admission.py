@@ -35,7 +35,7 @@ from shared.ledger.records import (
     idempotency_scope,
     request_fingerprint,
 )
-from shared.models import ResetRequest
+from shared.models import CallbackState, ResetRequest, callback_host
 
 
 def index_row_key(scope: str) -> str:
@@ -95,6 +95,13 @@ class Admission(LimitCounting):
         }
         if sweep_group_id is not None:
             entity.update(SweepGroupId=sweep_group_id, GroupRemoval="pending")
+        if request.callback_url is not None:
+            entity.update(
+                CallbackUrl=request.callback_url,
+                CallbackHost=callback_host(request.callback_url),
+                CallbackState=str(CallbackState.pending),
+                CallbackAttempts=0,
+            )
         if caller is not None:
             entity.update(
                 CallerAuth=caller.get("authenticated_by"),

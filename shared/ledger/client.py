@@ -7,12 +7,14 @@ from typing import Any
 from azure.data.tables.aio import TableClient
 
 from shared.ledger.admission import Admission
+from shared.ledger.callbacks import CallbackBook
 from shared.ledger.maintenance import Maintenance
 from shared.settings import SettingsError
 
 
-class Ledger(Admission, Maintenance):
-    """The reset ledger: admission, the life of a reset, and scheduled maintenance."""
+class Ledger(Admission, Maintenance, CallbackBook):
+    """The reset ledger: admission, the life of a reset, scheduled maintenance, and the
+    delivery of completion callbacks."""
 
 
 _AZURITE = (

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.models import Outcome, ResetRequest
+from shared.models import CallbackState, CallbackView, Outcome, ResetRequest
 
 PARTITION = "reset"
 INDEX_PREFIX = "idempotency-"
@@ -79,6 +79,39 @@ class LimitReachedError(Exception):
 
 
 @dataclass
+class CallbackRecord:
+    """A reset's completion callback: where it goes and how delivery stands.
+
+    ``url`` (which may carry a secret in its query string) is kept only until the callback is
+    delivered; ``host`` stays for the record.
+    """
+
+    host: str
+    state: CallbackState
+    attempts: int = 0
+    last_status: int | None = None
+    url: str | None = None
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> CallbackRecord | None:
+        if not entity.get("CallbackHost"):
+            return None
+        status = entity.get("CallbackLastStatus")
+        return cls(
+            host=entity["CallbackHost"],
+            state=CallbackState(entity.get("CallbackState", CallbackState.pending)),
+            attempts=int(entity.get("CallbackAttempts", 0)),
+            last_status=int(status) if status is not None else None,
+            url=entity.get("CallbackUrl") or None,
+        )
+
+    def view(self) -> CallbackView:
+        return CallbackView(
+            host=self.host, state=self.state, attempts=self.attempts, last_status=self.last_status
+        )
+
+
+@dataclass
 class LedgerRecord:
     id: str
     status: ResetStatus
@@ -104,6 +137,7 @@ class LedgerRecord:
     sweep_group_id: str | None = None
     group_removal: str | None = None
     signature: str | None = None
+    callback: CallbackRecord | None = None
     etag: str | None = None
 
     @classmethod
@@ -142,6 +176,7 @@ class LedgerRecord:
             sweep_group_id=entity.get("SweepGroupId"),
             group_removal=entity.get("GroupRemoval"),
             signature=entity.get("Signature"),
+            callback=CallbackRecord.from_entity(entity),
             etag=entity.metadata.get("etag"),
         )
 
@@ -150,11 +185,16 @@ class LedgerRecord:
 
         The ledger keeps a new phone number masked and never has a TAP to hand to anyone, so a
         request with either cannot be re-run from here: only its own message, or a new
-        submission, can run it.
+        submission, can run it. Nor can one whose callback URL is gone (delivered).
         """
         stored = dict(self.request)
         if stored.get("new_phone") or stored.get("temporary_access_pass"):
             return None
+        if stored.get("callback_url"):
+            # Stored cut to its host; the whole URL is kept beside it until delivery.
+            if self.callback is None or self.callback.url is None:
+                return None
+            stored["callback_url"] = self.callback.url
         stored.update(mode="async", dry_run=False)
         try:
             return ResetRequest.model_validate_json(json.dumps(stored))

@@ -1,5 +1,13 @@
-"""The app's data: what callers ask for (``request``) and what a reset reports (``outcome``)."""
+"""The app's data: what callers ask for (``request``), what a reset reports (``outcome``), and
+what a completion callback says (``callback``)."""
 
+from shared.models.callback import (
+    CallbackEvent,
+    CallbackState,
+    CallbackView,
+    callback_host,
+    masked_callback_url,
+)
 from shared.models.outcome import (
     GraphErrorInfo,
     IssuedTemporaryAccessPass,
@@ -28,6 +36,9 @@ from shared.models.request import (
 __all__ = [
     "PASSWORD_ODATA_TYPE",
     "PHONE_DELETE_ORDER",
+    "CallbackEvent",
+    "CallbackState",
+    "CallbackView",
     "GraphErrorInfo",
     "IssuedTemporaryAccessPass",
     "MethodType",
@@ -43,7 +54,9 @@ __all__ = [
     "StepResult",
     "TemporaryAccessPassRequest",
     "UserRef",
+    "callback_host",
     "mask_phone_number",
+    "masked_callback_url",
     "normalise_phone_number",
     "redact_phone_numbers",
 ]

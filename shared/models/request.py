@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.models.callback import check_callback_url, masked_callback_url
+
 
 class MethodType(StrEnum):
     """Authentication method types a reset can remove, named as in the request."""
@@ -245,6 +247,12 @@ class ResetRequest(BaseModel):
         description="Method types never touched (e.g. windowsHelloForBusiness).",
     )
     new_phone: NewPhone | None = None
+    callback_url: str | None = Field(
+        default=None,
+        description='Only with "mode": "async": an https URL the app POSTs the result to when '
+        "the reset ends, signed per the Standard Webhooks specification. Its host must be "
+        "allowed by the app's CALLBACK_ALLOWED_HOSTS.",
+    )
     temporary_access_pass: TemporaryAccessPassRequest | None = Field(
         default=None,
         description='Only with "mode": "sync" (or a dry run): the pass is a credential, '
@@ -291,6 +299,17 @@ class ResetRequest(BaseModel):
             raise ValueError('is only issued by a synchronous request: send "mode": "sync"')
         return value
 
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("mode") != "async" or info.data.get("dry_run"):
+            raise ValueError(
+                'is only for "mode": "async": a synchronous request or a dry run is answered inline'
+            )
+        return check_callback_url(value)
+
     @field_validator("keep_methods")
     @classmethod
     def _check_keep(cls, value: list[MethodType]) -> list[MethodType]:
@@ -309,10 +328,14 @@ class ResetRequest(BaseModel):
         return self
 
     def to_record(self) -> dict[str, Any]:
-        """The request as it may be stored and logged: the new phone number masked."""
+        """The request as it may be stored and logged: the new phone number masked, the callback
+        URL cut to its host."""
         record = self.model_dump(mode="json")
         if self.new_phone is not None:
             record["new_phone"]["number"] = mask_phone_number(self.new_phone.number)
+        if self.callback_url is not None:
+            # Callback URLs often carry a secret in their query string.
+            record["callback_url"] = masked_callback_url(self.callback_url)
         return record
 
     def selected_types(self) -> frozenset[MethodType]:

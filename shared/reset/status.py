@@ -42,4 +42,6 @@ def status_view(record: LedgerRecord) -> dict[str, Any]:
     )
     if record.last_error and not body.get("detail"):
         body["detail"] = public_refusal(record.last_error)
+    if record.callback is not None:
+        body["callback"] = record.callback.view().model_dump(mode="json")
     return body

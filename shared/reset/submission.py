@@ -19,6 +19,7 @@ from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import Caller, CallerRejectedError, TargetPolicy, TargetProtectedError
 from shared.ledger import IdempotencyConflictError, LeaseLostError, LedgerRecord, get_ledger
 from shared.models import Outcome, ResetRequest
+from shared.reset.callbacks import check_callback_allowed
 from shared.reset.engine import ResetEngine
 from shared.reset.intake import accept_reset
 from shared.reset.plan import PlanConflictError
@@ -102,11 +103,14 @@ async def submit(
 
     Raises what stops it before any change: ``DryRunLimitError``, ``UserNotFoundError``,
     ``TargetProtectedError``, ``PlanConflictError``, ``GraphError`` (including
-    ``ProtectionReadError``), ``IdempotencyConflictError``, ``LimitReachedError``.
+    ``ProtectionReadError``), ``IdempotencyConflictError``, ``LimitReachedError``,
+    ``CallbackNotAllowedError``.
     """
     if request.dry_run:
         return await _plan(request, reset_id, caller, settings)
     settings.signing_keys()  # no key, no admission: fail before anything is read or written
+    if request.callback_url is not None:
+        check_callback_allowed(request.callback_url, settings)
     gateway = await get_gateway()
     policy = TargetPolicy.from_settings(settings)
     # A reset run here starts all its reads now; they go on while the ledger is written.

@@ -4,3 +4,5 @@
 # run re-drives onto it.
 QUEUE_CONNECTION = "RESET_STORAGE"
 QUEUE_NAME = "%RESET_QUEUE_NAME%"
+# Completion callbacks leave through their own queue, retried by the host like any message.
+CALLBACK_QUEUE_NAME = "%RESET_QUEUE_NAME%-callbacks"

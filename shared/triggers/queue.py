@@ -8,6 +8,7 @@ the runtime moves it to ``<queue>-poison``, where the second function records th
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 
 import azure.functions as func
@@ -19,12 +20,12 @@ from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import LeaseLostError, LedgerRecord, get_ledger
-from shared.models import ResetMessage
+from shared.models import CallbackState, ResetMessage
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import get_settings
 from shared.signing import verify_work_item
-from shared.triggers import QUEUE_CONNECTION, QUEUE_NAME
+from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -35,7 +36,8 @@ class InvalidMessageError(Exception):
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
-async def process_reset(msg: func.QueueMessage) -> None:
+@bp.queue_output(arg_name="callbacks", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
+async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> None:
     """Run one accepted reset, exactly once however often its message is delivered."""
     try:
         message = ResetMessage.model_validate_json(msg.get_body())
@@ -77,11 +79,26 @@ async def process_reset(msg: func.QueueMessage) -> None:
             policy=TargetPolicy.from_settings(settings),
         )
     except (TargetProtectedError, UserNotFoundError, PlanConflictError, GraphError):
-        return  # recorded as failed in the ledger; another delivery would not change that
+        pass  # recorded as failed in the ledger; another delivery would not change that
     except LeaseLostError:
         log.warning("reset %s was taken over by another worker; stopping", record.id)
         return
     # RetryLaterError propagates: Graph is unavailable, the queue delivers the message again.
+    if message.request.callback_url is not None:
+        queue_callback(await ledger.get(record.id), callbacks)
+
+
+def queue_callback(record: LedgerRecord | None, callbacks: func.Out[str]) -> None:
+    """Queue the callback of a reset that has ended, if it asked for one not yet delivered.
+
+    The message names only the reset: where it goes and what it says come from the row.
+    Written by the host when the function returns; if this instance dies first, the scheduled
+    run finds the callback still pending and queues it.
+    """
+    if record is None or not record.status.finished or record.callback is None:
+        return
+    if record.callback.state is CallbackState.pending:
+        callbacks.set(json.dumps({"reset_id": record.id}))
 
 
 def forgery(message: ResetMessage, record: LedgerRecord, keys: tuple[SecretStr, ...]) -> str | None:
@@ -119,7 +136,8 @@ def _refuse_work_item(msg: func.QueueMessage, record: LedgerRecord, why: str) ->
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=f"{QUEUE_NAME}-poison", connection=QUEUE_CONNECTION)
-async def reset_poisoned(msg: func.QueueMessage) -> None:
+@bp.queue_output(arg_name="callbacks", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
+async def reset_poisoned(msg: func.QueueMessage, callbacks: func.Out[str]) -> None:
     """The runtime gave up on a reset message: mark the reset failed and say so loudly.
 
     Only a message the app signed may fail a reset: anyone able to write to the poison queue
@@ -149,3 +167,4 @@ async def reset_poisoned(msg: func.QueueMessage) -> None:
         )
         return
     audit.emit_record(AuditEvent.failed, record, detail=f"abandoned: {reason}")
+    queue_callback(record, callbacks)

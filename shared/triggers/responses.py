@@ -18,6 +18,7 @@ from shared.guards import CallerRejectedError, TargetProtectedError
 from shared.ledger import IdempotencyConflictError, LedgerRecord, LimitReachedError
 from shared.models import Outcome, OutcomeStatus
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem
+from shared.reset.callbacks import CallbackNotAllowedError
 from shared.reset.plan import PlanConflictError
 from shared.reset.status import status_view
 from shared.reset.submission import DryRunLimitError
@@ -101,6 +102,14 @@ def refusal_problem(exc: Exception) -> Problem | None:
             "No such user",
             "Graph has no user with this userPrincipalName or object id.",
             extensions={"graph_request_id": exc.request_id},
+        )
+    if isinstance(exc, CallbackNotAllowedError):
+        return Problem(
+            400,
+            exc.kind,
+            "The callback cannot be accepted",
+            exc.detail,
+            extensions={"errors": [{"pointer": "#/callback_url", "detail": exc.detail}]},
         )
     if isinstance(exc, PlanConflictError):
         return Problem(409, "reset-conflict", "The reset cannot be done as asked", str(exc))

@@ -130,7 +130,7 @@ async def test_five_workers_given_one_message_run_it_once(
         return func.QueueMessage(body=queue.get().encode(), id=f"dup-{n}")
 
     results = await asyncio.gather(
-        *(process(delivery(n)) for n in range(5)), return_exceptions=True
+        *(process(delivery(n), Out()) for n in range(5)), return_exceptions=True
     )
 
     held = [r for r in results if isinstance(r, LeaseHeldError)]
@@ -142,7 +142,7 @@ async def test_five_workers_given_one_message_run_it_once(
     # The held deliveries come back later and find the reset finished: no further writes.
     writes_before = len(graph_emulator.writes())
     for n in range(len(held)):
-        await process(delivery(10 + n))
+        await process(delivery(10 + n), Out())
     assert len(graph_emulator.writes()) == writes_before
     assert body_of(await status(reset_id))["status"] == "succeeded"
 
@@ -166,7 +166,7 @@ async def test_a_killed_run_resumes_where_it_stopped(
     graph_emulator.faults.add(Fault(method="DELETE", path=mobile, status=0, delay=30))
     process = functions()["process_reset"]
     message = func.QueueMessage(body=queue.get().encode(), id="m1")
-    worker = asyncio.create_task(process(message))
+    worker = asyncio.create_task(process(message, Out()))
     async with asyncio.timeout(10):
         # The emulator answers from its own thread; there is nothing to await but time.
         while len([r for r in graph_emulator.requests if mobile in r.path]) < 2:  # noqa: ASYNC110
@@ -183,7 +183,7 @@ async def test_a_killed_run_resumes_where_it_stopped(
     assert {s["action"] for s in first_round} == {"delete_method", "revoke_sessions"}
     # A redelivery while the dead worker's lease is live waits for it...
     with pytest.raises(LeaseHeldError):
-        await process(message)
+        await process(message, Out())
     # ...and once the lease has expired, takes over.
     async with await table(azurite, app_env) as client:
         await client.update_entity(
@@ -195,7 +195,7 @@ async def test_a_killed_run_resumes_where_it_stopped(
             mode=UpdateMode.MERGE,
         )
     graph_emulator.faults.clear()
-    await process(message)
+    await process(message, Out())
 
     final = body_of(await status(reset_id))
     assert final["status"] == "succeeded", final
@@ -309,7 +309,9 @@ async def test_poison_leaves_a_reset_with_a_live_lease_to_its_worker(
     ledger = await get_ledger()
     await ledger.claim(reset_id, "worker-still-running", lease_seconds=600)
 
-    await functions()["reset_poisoned"](func.QueueMessage(body=queue.get().encode(), id="p1"))
+    await functions()["reset_poisoned"](
+        func.QueueMessage(body=queue.get().encode(), id="p1"), Out()
+    )
 
     assert body_of(await status(reset_id))["status"] == "running"
 

@@ -62,6 +62,8 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         "process_reset",
         "reset_poisoned",
         "scheduled_cleanup",
+        "deliver_callback",
+        "callback_poisoned",
     }
     expected = {
         "submit_reset": ("resets", ["POST"]),
@@ -86,13 +88,18 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         "%RESET_QUEUE_NAME%",
         "RESET_STORAGE",
     )
-    for name, queue_name in (
-        ("process_reset", "%RESET_QUEUE_NAME%"),
-        ("reset_poisoned", "%RESET_QUEUE_NAME%-poison"),
+    callbacks = "%RESET_QUEUE_NAME%-callbacks"
+    for name, queue_name, output in (
+        ("process_reset", "%RESET_QUEUE_NAME%", callbacks),
+        ("reset_poisoned", "%RESET_QUEUE_NAME%-poison", callbacks),
+        ("deliver_callback", callbacks, None),
+        ("callback_poisoned", f"{callbacks}-poison", None),
     ):
-        (trigger,) = json.loads(found[name].get_function_json())["bindings"]
-        assert trigger["type"] == "queueTrigger"
+        bindings = json.loads(found[name].get_function_json())["bindings"]
+        trigger = next(b for b in bindings if b["type"] == "queueTrigger")
         assert (trigger["queueName"], trigger["connection"]) == (queue_name, "RESET_STORAGE")
+        outputs = [(b["queueName"], b["connection"]) for b in bindings if b["type"] == "queue"]
+        assert outputs == ([(output, "RESET_STORAGE")] if output else [])
     timer_bindings = json.loads(found["scheduled_cleanup"].get_function_json())["bindings"]
     timer = next(b for b in timer_bindings if b["type"] == "timerTrigger")
     assert timer["schedule"] == "%CLEANUP_SCHEDULE%"

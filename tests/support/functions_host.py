@@ -44,6 +44,8 @@ from azure.storage.queue import QueueMessage as StorageQueueMessage
 from azure.storage.queue import TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from tests.support.app import output_queues
+from tests.support.bindings import Out
 from tests.support.paths import HOST_JSON
 
 logger = logging.getLogger(__name__)
@@ -337,10 +339,16 @@ class QueueHost:
             return
 
         trigger_message = _worker_message(message, body)
+        outputs = output_queues(handler)
+        slots: dict[str, Out[str]] = {arg: Out() for arg in outputs}
         try:
-            outcome = handler(trigger_message)
+            outcome = handler(trigger_message, **slots)
             if inspect.isawaitable(outcome):
                 await outcome
+            # Like the host: output bindings are written once the function has returned.
+            for arg, slot in slots.items():
+                if slot.set_count:
+                    await self.send(outputs[arg], slot.get())
         except Exception as exc:
             report.failed.append((message.id, repr(exc)))
             if dequeue_count >= self.max_dequeue_count:

@@ -1,0 +1,182 @@
+"""Completion callbacks: which URLs may be called, and one signed delivery attempt.
+
+A callback is an outbound request to a URL a caller chose, so it is a server-side request
+forgery risk: HTTPS only, to hosts the operator allowed (``CALLBACK_ALLOWED_HOSTS``), checked
+when the request is admitted and again before every attempt; no redirects; short timeouts; at
+most a few KiB of the answer read. Plain http is possible only to a loopback address, only with
+``CALLBACK_ALLOW_LOOPBACK_HTTP`` (local runs; the templates never set it).
+
+Every attempt is signed per the Standard Webhooks specification (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``) with ``CALLBACK_SIGNING_SECRET``; the id is the
+same on every attempt for the same reset and event, so receivers can drop duplicates. The URL
+is never logged: only its host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from shared.models import CallbackEvent
+from shared.reset.status import status_view
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from shared.ledger import LedgerRecord
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+TIMEOUT_SECONDS = 10.0
+# What is read of a receiver's answer: enough for a log line's status, never a download.
+MAX_ANSWER_BYTES = 4096
+_LOOPBACK_NAMES = {"localhost"}
+_EVENTS = {
+    "succeeded": CallbackEvent.succeeded,
+    "failed": CallbackEvent.failed,
+    "refused": CallbackEvent.refused,
+}
+
+
+class CallbackNotAllowedError(Exception):
+    """The request's callback cannot be accepted; ``kind`` names why, ``detail`` says it
+    without the URL."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def _loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Exact names, or ``*.domain`` for any name below that domain (not the domain itself)."""
+    host = host.lower().rstrip(".")
+    return any(
+        host.endswith(pattern[1:]) if pattern.startswith("*.") else host == pattern
+        for pattern in allowed
+    )
+
+
+def check_callback_allowed(url: str, settings: Settings) -> None:
+    """Raise ``CallbackNotAllowedError`` unless the app may call ``url`` back."""
+    if settings.callback_signing_secret is None:
+        raise CallbackNotAllowedError(
+            "callback-not-configured",
+            "This app sends no callbacks: CALLBACK_SIGNING_SECRET is not set (or its Key Vault "
+            "reference does not resolve). Poll the reset's Location instead.",
+        )
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and settings.callback_allow_loopback_http and _loopback(host)
+    ):
+        raise CallbackNotAllowedError("callback-not-allowed", "callback_url must be https.")
+    if not host_allowed(host, settings.callback_allowed_hosts):
+        raise CallbackNotAllowedError(
+            "callback-not-allowed",
+            f"Callbacks to {host} are not allowed by this app's CALLBACK_ALLOWED_HOSTS.",
+        )
+
+
+def callback_event(record: LedgerRecord) -> CallbackEvent | None:
+    """The event a reset's end is, from its row (never from a message anyone could write)."""
+    return _EVENTS.get(str(record.status))
+
+
+def callback_body(record: LedgerRecord, event: CallbackEvent) -> str:
+    """What ``GET /api/resets/{id}`` shows of the reset, and the event: no pass value (the
+    ledger never has one), phone numbers masked."""
+    return json.dumps({"event": str(event), **status_view(record)}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one delivery attempt went: the receiver's status (None: no answer) and why not."""
+
+    status: int | None
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class CallbackSender:
+    """One HTTP client per process for callbacks: no redirects, short timeouts."""
+
+    def __init__(self) -> None:
+        self._http: httpx.AsyncClient | None = None
+
+    async def send(self, record: LedgerRecord, event: CallbackEvent, settings: Settings) -> Attempt:
+        """One signed attempt to the reset's callback URL, checked against the settings first
+        (they may have changed since admission). Raises ``CallbackNotAllowedError``."""
+        import httpx
+        from standardwebhooks.webhooks import Webhook
+
+        assert record.callback is not None
+        assert record.callback.url is not None
+        url = record.callback.url
+        check_callback_allowed(url, settings)
+        assert settings.callback_signing_secret is not None
+        body = callback_body(record, event)
+        webhook_id = f"msg_{record.id}_{event.name}"
+        now = datetime.now(UTC)
+        signature = Webhook(settings.callback_signing_secret.get_secret_value()).sign(
+            webhook_id, now, body
+        )
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature,
+        }
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+            )
+        try:
+            async with self._http.stream("POST", url, content=body, headers=headers) as answer:
+                await _read_at_most(answer, MAX_ANSWER_BYTES)
+                return Attempt(answer.status_code)
+        except httpx.HTTPError as exc:
+            return Attempt(None, type(exc).__name__)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+async def _read_at_most(answer: Any, limit: int) -> None:
+    read = 0
+    async for chunk in answer.aiter_raw():
+        read += len(chunk)
+        if read >= limit:
+            break
+
+
+sender = CallbackSender()
+
+
+def describe(record: LedgerRecord, attempt: Attempt) -> str:
+    """An attempt as logs and audit events tell it: the host, never the URL."""
+    host = record.callback.host if record.callback else "?"
+    answer = f"HTTP {attempt.status}" if attempt.status is not None else attempt.error
+    return f"callback to {host}: {answer}"
