@@ -14,6 +14,7 @@ is never logged: only its host.
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import json
 import logging
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from shared.models import CallbackEvent
+from shared.models import CallbackEvent, masked_callback_url
 from shared.reset.status import status_view
 from shared.settings import Settings
 
@@ -38,6 +39,9 @@ TIMEOUT_SECONDS = 10.0
 # What is read of a receiver's answer: enough for a log line's status, never a download.
 MAX_ANSWER_BYTES = 4096
 _LOOPBACK_NAMES = {"localhost"}
+# Set while a callback is sent: httpx logs every request's full URL at INFO, and a callback URL
+# may carry the receiver's secret in its query string.
+_SENDING = contextvars.ContextVar("sending_callback", default=False)
 _EVENTS = {
     "succeeded": CallbackEvent.succeeded,
     "failed": CallbackEvent.failed,
@@ -147,21 +151,34 @@ class CallbackSender:
             "webhook-signature": signature,
         }
         if self._http is None:
+            logging.getLogger("httpx").addFilter(_hide_callback_urls)
             self._http = httpx.AsyncClient(
                 follow_redirects=False,
                 timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
             )
+        sending = _SENDING.set(True)
         try:
             async with self._http.stream("POST", url, content=body, headers=headers) as answer:
                 await _read_at_most(answer, MAX_ANSWER_BYTES)
                 return Attempt(answer.status_code)
         except httpx.HTTPError as exc:
             return Attempt(None, type(exc).__name__)
+        finally:
+            _SENDING.reset(sending)
 
     async def close(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _hide_callback_urls(record: logging.LogRecord) -> bool:
+    """A filter on httpx's logger: while a callback is sent, URLs are logged as their host."""
+    if _SENDING.get() and isinstance(record.args, tuple):
+        record.args = tuple(
+            masked_callback_url(str(a)) if type(a).__name__ == "URL" else a for a in record.args
+        )
+    return True
 
 
 async def _read_at_most(answer: Any, limit: int) -> None:
