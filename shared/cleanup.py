@@ -59,6 +59,8 @@ SUMMARY_PREFIX = "mfa-reset-cleanup"
 # How long the queue keeps a message the output binding wrote (the service's default): a
 # pending reset younger than that may still have its message on the way.
 MESSAGE_TIME_TO_LIVE = timedelta(days=7)
+# A pending callback of a reset that ended longer ago than this was lost on its way.
+CALLBACK_GRACE = timedelta(hours=1)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class RunSummary:
     redriven: int = 0  # stuck or retryably failed resets queued again
     gave_up: int = 0  # resets left failed: past the re-drive limit, or not re-drivable
     purged: int = 0  # ledger rows deleted by retention
+    callbacks_requeued: int = 0  # ended resets whose callback was never delivered nor given up
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,14 +103,17 @@ class CleanupRun:
         self._clock = clock
         self.summary = RunSummary(started_at=clock(), reset_group_id=settings.reset_group_id)
         self.messages: list[str] = []
+        self.callback_messages: list[str] = []
 
     async def run(self) -> RunSummary:
         """Every part, each on its own: one failing (Graph down for the sweep) does not stop
-        the others, and nothing is raised. Queue ``self.messages`` afterwards."""
+        the others, and nothing is raised. Queue ``self.messages`` and
+        ``self.callback_messages`` afterwards."""
         parts: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("group removals", self._finish_group_removals),
             ("group sweep", self._sweep),
             ("re-drive", self._redrive),
+            ("callbacks", self._requeue_callbacks),
             ("retention", self._purge),
         ]
         for name, part in parts:
@@ -239,6 +245,16 @@ class CleanupRun:
                     record.status,
                     extra={"reset_id": record.id, "redrives": record.redrives},
                 )
+
+    async def _requeue_callbacks(self) -> None:
+        """Callbacks of resets that ended over an hour ago and are still pending: their
+        message was lost (the worker stopped after recording the end). Long enough for the
+        queue's own retries to have finished; an attempt that is still under way repeats the
+        same ``webhook-id``, which receivers drop."""
+        before = self._clock() - CALLBACK_GRACE
+        for record in await self._ledger.undelivered_callbacks(before):
+            self.callback_messages.append(json.dumps({"reset_id": record.id}))
+            self.summary.callbacks_requeued += 1
 
     async def _give_up(self, record: LedgerRecord, reason: str) -> None:
         if record.last_error:

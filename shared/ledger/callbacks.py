@@ -98,8 +98,8 @@ class CallbackBook(LedgerStore):
         """Finished resets whose callback is still pending: queued and lost, or never queued
         (the worker stopped between recording the end and its output)."""
         rows = await self._resets(
-            "CallbackState eq @pending and FinishedAt lt @before",
-            pending=str(CallbackState.pending),
+            # A parameter must not end the filter: the SDK would read "@before)" as its name.
+            "FinishedAt lt @before and CallbackState eq 'pending'",
             before=finished_before,
         )
         return [r for r in rows if r.status.finished]

@@ -1,4 +1,4 @@
-"""The scheduled run: group sweep, re-drive, retention (see ``shared.cleanup``)."""
+"""The scheduled run: group sweep, re-drive, lost callbacks, retention (see ``shared.cleanup``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from shared.cleanup import CleanupRun
 from shared.graph.client import get_gateway
 from shared.ledger import get_ledger
 from shared.settings import get_settings
-from shared.triggers import QUEUE_CONNECTION, QUEUE_NAME
+from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -20,7 +20,10 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
     arg_name="timer", schedule="%CLEANUP_SCHEDULE%", run_on_startup=False, use_monitor=True
 )
 @bp.queue_output(arg_name="queue", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
-async def scheduled_cleanup(timer: func.TimerRequest, queue: func.Out[list[str]]) -> None:
+@bp.queue_output(arg_name="callbacks", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
+async def scheduled_cleanup(
+    timer: func.TimerRequest, queue: func.Out[list[str]], callbacks: func.Out[list[str]]
+) -> None:
     """Sweep the reset group, re-drive stuck resets, purge old ledger rows, record a summary.
 
     The resets it accepts or re-drives are queued when it returns, through the same queue
@@ -34,3 +37,5 @@ async def scheduled_cleanup(timer: func.TimerRequest, queue: func.Out[list[str]]
     # this run accepted are in the ledger either way, so a later run re-drives them if not.
     if run.messages:
         queue.set(run.messages)
+    if run.callback_messages:
+        callbacks.set(run.callback_messages)

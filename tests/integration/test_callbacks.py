@@ -13,17 +13,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
 from standardwebhooks.webhooks import Webhook
 
 from emulator import Fault, GraphEmulator
+from emulator.azurite import Azurite
 from shared.ledger import get_ledger
 from shared.settings import get_settings
 from tests.support.app import handler
 from tests.support.audit import audit_events
+from tests.support.bindings import Out, TimerStub
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
 from tests.support.http import body_of, problem, status, submit
@@ -324,3 +329,38 @@ async def test_a_reset_given_up_by_the_poison_path_calls_back_failed(
     assert (payload["event"], payload["status"]) == ("reset.failed", "failed")
     assert payload["id"] == reset_id
     assert "gave up" in payload["detail"]
+
+
+async def test_a_callback_lost_on_its_way_is_queued_again_by_the_scheduled_run(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    receiver: Receiver,
+    azurite: Azurite,
+):
+    reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
+    # The worker stopped after recording the end: its callback message never left.
+    lost = await queue_host.drain(callback_queue(callbacks_on), lambda message: None)
+    assert len(lost.processed) == 1
+    callbacks: Out[list[str]] = Out()
+    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks)
+    assert not callbacks.is_set  # ended a moment ago: its own message may still be on the way
+
+    async with TableClient.from_connection_string(
+        azurite.connection_string, table_name=callbacks_on.table
+    ) as table:
+        await table.update_entity(
+            {
+                "PartitionKey": "reset",
+                "RowKey": reset_id,
+                "FinishedAt": datetime.now(UTC) - timedelta(hours=2),
+            },
+            mode=UpdateMode.MERGE,
+        )
+    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks)
+    assert [json.loads(m) for m in callbacks.get()] == [{"reset_id": reset_id}]
+    for message in callbacks.get():
+        await queue_host.send(callback_queue(callbacks_on), message)
+    await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
+    assert len(receiver.received) == 1
+    assert verified(receiver.received[0])["id"] == reset_id

@@ -104,8 +104,13 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
     timer = next(b for b in timer_bindings if b["type"] == "timerTrigger")
     assert timer["schedule"] == "%CLEANUP_SCHEDULE%"
     assert timer.get("runOnStartup") is False
-    sweep_out = next(b for b in timer_bindings if b["type"] == "queue")
-    assert (sweep_out["direction"], sweep_out["queueName"]) == ("OUT", "%RESET_QUEUE_NAME%")
+    timer_out = {
+        b["name"]: (b["direction"], b["queueName"]) for b in timer_bindings if b["type"] == "queue"
+    }
+    assert timer_out == {
+        "queue": ("OUT", "%RESET_QUEUE_NAME%"),
+        "callbacks": ("OUT", "%RESET_QUEUE_NAME%-callbacks"),
+    }
 
 
 async def test_successful_reset_answers_200_with_the_outcome(

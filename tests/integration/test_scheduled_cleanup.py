@@ -39,7 +39,7 @@ GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 async def run_cleanup() -> list[ResetMessage]:
     """One invocation of the timer function; the messages its output binding holds."""
     queue: Out[list[str]] = Out()
-    await handler("scheduled_cleanup")(TimerStub(), queue)
+    await handler("scheduled_cleanup")(TimerStub(), queue, Out())
     return [ResetMessage.model_validate_json(m) for m in queue.get()] if queue.is_set else []
 
 
