@@ -52,6 +52,9 @@ param redriveMaxAttempts int = 3
 @description('Days a ledger row is kept.')
 param retentionDays int = 90
 
+@description('Hosts completion callbacks may go to (azd: CALLBACK_ALLOWED_HOSTS), e.g. *.service-now.com,*.atlassian.net; empty: no callbacks.')
+param callbackAllowedHosts string = ''
+
 @description('Client id of the API app registration for App Service Authentication; empty: function keys only.')
 param authClientId string = ''
 
@@ -171,6 +174,8 @@ module functionApp 'app/function.bicep' = {
     callerAudiences: empty(authClientId) ? '' : '${authClientId},api://${authClientId}'
     signingKeyReference: keyVault.outputs.signingKeyReference
     previousSigningKeyReference: keyVault.outputs.previousSigningKeyReference
+    callbackSecretReference: keyVault.outputs.callbackSecretReference
+    callbackAllowedHosts: callbackAllowedHosts
   }
   // The host starts with identity-based storage, and resolves the Key Vault reference, with
   // the identity's roles: they must exist first.

@@ -29,6 +29,10 @@ param callerAudiences string
 param signingKeyReference string
 @description('Key Vault reference to the previous signing key; empty: none.')
 param previousSigningKeyReference string
+@description('Key Vault reference to the callback signing secret (its value set by the operator).')
+param callbackSecretReference string
+@description('Comma-separated hosts completion callbacks may go to (*.domain allowed); empty: no callbacks.')
+param callbackAllowedHosts string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -225,6 +229,16 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'WORK_ITEM_SIGNING_KEY_PREVIOUS'
           value: previousSigningKeyReference
+        }
+        // Completion callbacks: the Standard Webhooks secret from Key Vault, and where they
+        // may go. CALLBACK_ALLOW_LOOPBACK_HTTP is for local runs and never set here.
+        {
+          name: 'CALLBACK_SIGNING_SECRET'
+          value: callbackSecretReference
+        }
+        {
+          name: 'CALLBACK_ALLOWED_HOSTS'
+          value: callbackAllowedHosts
         }
       ]
     }

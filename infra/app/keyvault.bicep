@@ -1,4 +1,5 @@
-// The one secret the app holds: the key that signs admitted resets (and, later, callbacks).
+// The app's secrets: the key that signs admitted resets, and the secret that signs completion
+// callbacks (its value set by the operator, never by the templates).
 // Only the app's identity reads it (RBAC, no access policies); it reaches the app as a Key
 // Vault reference, never as a value in an app setting or a deployment output.
 param name string
@@ -76,4 +77,8 @@ resource secretsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 // Versionless URIs: after a rotation the app picks up the new version on its next restart.
 output signingKeyReference string = '@Microsoft.KeyVault(SecretUri=${signingKey.properties.secretUri})'
+// The callback signing secret is not created here: the operator sets its value in the vault
+// (see the README). Until then App Service leaves the reference unresolved and the app refuses
+// requests that ask for a callback.
+output callbackSecretReference string = '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=callback-signing-secret)'
 output previousSigningKeyReference string = empty(workItemSigningKeyPrevious) ? '' : '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/work-item-signing-key-previous)'

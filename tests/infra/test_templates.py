@@ -38,6 +38,7 @@ OPTIONAL_SETTINGS = {
     "WEBSITE_AUTH_ENABLED",  # set by the platform when App Service Authentication is on
     "CALLER_AUTHORITY",  # public cloud by default; national clouds set it
     "DRY_RUNS_PER_CALLER_PER_HOUR",
+    "CALLBACK_ALLOW_LOOPBACK_HTTP",  # local runs only: the templates never set it
 }
 # Read by the platform rather than by the app's code.
 PLATFORM_SETTINGS = {
@@ -189,6 +190,13 @@ def test_the_one_secret_goes_to_key_vault_and_nowhere_else():
     assert body(reader)["properties"]["principalType"] == "ServicePrincipal"
 
     settings = app_settings(template("app/function.bicep"))
+    # The callback secret: a reference to a secret the operator creates, never a value.
+    assert settings["CALLBACK_SIGNING_SECRET"] == "callbackSecretReference"
+    assert "@Microsoft.KeyVault(VaultName=" in json.dumps(
+        vault["outputs"]["callbackSecretReference"]
+    )
+    assert "callback-signing-secret" in json.dumps(vault["outputs"]["callbackSecretReference"])
+    assert "CALLBACK_ALLOW_LOOPBACK_HTTP" not in settings
     assert settings["WORK_ITEM_SIGNING_KEY"] == "signingKeyReference"
     assert settings["WORK_ITEM_SIGNING_KEY_PREVIOUS"] == "previousSigningKeyReference"
     for output in ("signingKeyReference", "previousSigningKeyReference"):
@@ -207,7 +215,10 @@ def test_storage_is_locked_to_identities():
     queues = resources_of_type(
         template("app/storage.bicep"), "Microsoft.Storage/storageAccounts/queueServices/queues"
     )
+    # Every queue a binding reads or writes, as the code names it (%RESET_QUEUE_NAME%...).
     assert sorted(body(q)["name"] for q in queues.values()) == [
+        "${resetQueueName}-callbacks",
+        "${resetQueueName}-callbacks-poison",
         "${resetQueueName}-poison",
         "resetQueueName",
     ]
