@@ -364,3 +364,22 @@ async def test_a_callback_lost_on_its_way_is_queued_again_by_the_scheduled_run(
     await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
     assert len(receiver.received) == 1
     assert verified(receiver.received[0])["id"] == reset_id
+
+
+async def test_a_host_removed_from_the_list_gets_no_callback_already_queued(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
+    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "*.service-now.com")
+    get_settings.cache_clear()
+    report = await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
+
+    assert report.failed == [] and not receiver.received
+    assert body_of(await status(reset_id))["callback"]["state"] == "failed"
+    (failed,) = [e for e in audit_events(caplog) if e["event"] == "callback-failed"]
+    assert failed["detail"].startswith("callback-not-allowed")
