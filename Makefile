@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit emulator bench clean
+.PHONY: demo test lint typecheck unit emulator bench connector clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ typecheck: $(INSTALLED)
 ## bench: how fast the app's reset is against a step-by-step admin script, and its cold start (tables)
 bench: $(INSTALLED) node_modules/.installed
 	$(PY) -m benchmarks
+
+## connector: regenerate connector/ from the models and routes
+connector: $(INSTALLED)
+	$(PY) scripts/connector.py
 
 ## emulator: run the Graph + managed identity emulator for `func start` (prints the app settings)
 emulator: $(INSTALLED)

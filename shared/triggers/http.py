@@ -1,4 +1,4 @@
-"""HTTP endpoints: submit a reset, read its status, and the published request schema.
+"""HTTP endpoints: submit a reset, read its status, the request schema and the API definition.
 
 The asynchronous request-reply pattern (202 + ``Location`` + ``Retry-After``, then poll until the
 status is no longer 202) is what Power Automate and Logic Apps follow natively, and it keeps a
@@ -16,6 +16,7 @@ import uuid
 import azure.functions as func
 from pydantic import ValidationError
 
+from shared.connector import served_definition
 from shared.guards import Caller, CallerRejectedError, authorize_caller, identify_caller
 from shared.models import ResetRequest
 from shared.problems import Problem, bad_request, validation_problem
@@ -150,3 +151,10 @@ def reset_request_schema(req: func.HttpRequest) -> func.HttpResponse:
         **ResetRequest.model_json_schema(),
     }
     return func.HttpResponse(json.dumps(schema), mimetype="application/schema+json")
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def connector_definition(req: func.HttpRequest) -> func.HttpResponse:
+    """This API's OpenAPI 2.0 definition, with the host it was asked on: what a Power Platform
+    custom connector or Logic Apps imports (the same as connector/apiDefinition.swagger.json)."""
+    return func.HttpResponse(served_definition(req.url), mimetype="application/json")

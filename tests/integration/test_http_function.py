@@ -64,11 +64,13 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         "scheduled_cleanup",
         "deliver_callback",
         "callback_poisoned",
+        "connector_definition",
     }
     expected = {
         "submit_reset": ("resets", ["POST"]),
         "get_reset": ("resets/{reset_id}", ["GET"]),
         "reset_request_schema": ("schemas/reset-request", ["GET"]),
+        "connector_definition": ("openapi.json", ["GET"]),
     }
     for name, (route, methods) in expected.items():
         bindings = json.loads(found[name].get_function_json())["bindings"]

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("shared.triggers",),
     ("shared.cleanup",),
     ("shared.reset",),
-    ("shared.guards", "shared.audit", "shared.signing"),
+    ("shared.guards", "shared.audit", "shared.signing", "shared.connector"),
     ("shared.ledger", "shared.graph"),
     ("shared.problems", "shared.identity", "shared.clock", "shared.settings", "shared.models"),
 ]
