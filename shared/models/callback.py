@@ -3,9 +3,9 @@
 A ticket that submitted a reset asynchronously often cannot poll (a Jira automation's web
 request cannot follow a ``Location``), so it may name a ``callback_url``: when the reset ends,
 the app POSTs the reset as ``GET /api/resets/{id}`` shows it, plus the ``event`` that ended it,
-signed per the Standard Webhooks specification. Callback URLs often carry a secret in their
-query string (Power Automate and Jira incoming webhooks do), so everything but delivery sees
-only the host.
+signed per the Standard Webhooks specification. Callback URLs often carry a secret (Power
+Automate's in the query string, Jira automation's in the path), so everything but delivery
+sees only the host.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ TIMEOUT_SECONDS = 10.0
 MAX_ANSWER_BYTES = 4096
 _LOOPBACK_NAMES = {"localhost"}
 # Set while a callback is sent: httpx logs every request's full URL at INFO, and a callback URL
-# may carry the receiver's secret in its query string.
+# may carry the receiver's secret in its query string or path.
 _SENDING = contextvars.ContextVar("sending_callback", default=False)
 _EVENTS = {
     "succeeded": CallbackEvent.succeeded,
