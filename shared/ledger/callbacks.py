@@ -9,19 +9,51 @@ changes the reset's own columns, and the reset's writes never touch these.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
 
 from shared.ledger.records import PARTITION, CallbackRecord, LedgerRecord
 from shared.ledger.store import LedgerStore
 from shared.models import CallbackState
 
+# What a change makes of the callback: its new record, or None to leave the row as it is.
+Change = Callable[[CallbackRecord], CallbackRecord | None]
+
+
+def _columns(callback: CallbackRecord) -> dict[str, Any]:
+    return {
+        "CallbackAttempts": callback.attempts,
+        "CallbackState": str(callback.state),
+        "CallbackLastStatus": callback.last_status,
+        # A merge cannot drop a property: a delivered callback's URL is emptied instead.
+        "CallbackUrl": callback.url or "",
+    }
+
 
 class CallbackBook(LedgerStore):
+    async def _change_callback(self, reset_id: str, change: Change) -> LedgerRecord | None:
+        """Apply ``change`` to the row's callback, again on the fresh row if another write came
+        first; None when the row is gone or has no callback."""
+        for _ in range(5):
+            record = await self.get(reset_id)
+            if record is None or record.callback is None:
+                return None
+            changed = change(record.callback)
+            if changed is None:
+                return record
+            entity = {"PartitionKey": PARTITION, "RowKey": reset_id, **_columns(changed)}
+            try:
+                etag = await self._merge_if_unchanged(entity, record.etag)
+            except ResourceNotFoundError:
+                return None
+            if etag is not None:
+                record.callback, record.etag = changed, etag
+                return record
+        raise ResourceModifiedError(f"reset {reset_id} kept changing; callback not recorded")
+
     async def callback_attempted(
         self, reset_id: str, status: int | None, state: CallbackState
     ) -> LedgerRecord | None:
@@ -31,68 +63,34 @@ class CallbackBook(LedgerStore):
         ``pending`` (the queue will try again). Returns the row as written, or None when it is
         gone or has no callback.
         """
-        for _ in range(5):
-            record = await self.get(reset_id)
-            if record is None or record.callback is None:
-                return None
-            callback = record.callback
-            entity: dict[str, Any] = {
-                "PartitionKey": PARTITION,
-                "RowKey": reset_id,
-                "CallbackAttempts": callback.attempts + 1,
-                "CallbackState": str(state),
-                "CallbackLastStatus": status,
-            }
-            if state is CallbackState.delivered:
-                entity["CallbackUrl"] = ""  # a merge cannot drop a property; emptied instead
-            try:
-                await self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.MERGE,
-                    etag=record.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                continue
-            except ResourceNotFoundError:
-                return None
-            record.callback = CallbackRecord(
+
+        def attempted(callback: CallbackRecord) -> CallbackRecord:
+            return CallbackRecord(
                 host=callback.host,
                 state=state,
                 attempts=callback.attempts + 1,
                 last_status=status,
                 url=None if state is CallbackState.delivered else callback.url,
             )
-            return record
-        raise ResourceModifiedError(f"reset {reset_id} kept changing; callback not recorded")
+
+        return await self._change_callback(reset_id, attempted)
 
     async def callback_gave_up(self, reset_id: str) -> LedgerRecord | None:
         """Mark the callback failed without another attempt (the queue gave up, or the host is
         no longer allowed); a delivered callback stays delivered."""
-        for _ in range(5):
-            record = await self.get(reset_id)
-            if record is None or record.callback is None:
+
+        def gave_up(callback: CallbackRecord) -> CallbackRecord | None:
+            if callback.state is not CallbackState.pending:
                 return None
-            if record.callback.state is not CallbackState.pending:
-                return record
-            try:
-                await self._table.update_entity(
-                    {
-                        "PartitionKey": PARTITION,
-                        "RowKey": reset_id,
-                        "CallbackState": str(CallbackState.failed),
-                    },
-                    mode=UpdateMode.MERGE,
-                    etag=record.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                continue
-            except ResourceNotFoundError:
-                return None
-            record.callback.state = CallbackState.failed
-            return record
-        raise ResourceModifiedError(f"reset {reset_id} kept changing; callback not recorded")
+            return CallbackRecord(
+                host=callback.host,
+                state=CallbackState.failed,
+                attempts=callback.attempts,
+                last_status=callback.last_status,
+                url=callback.url,
+            )
+
+        return await self._change_callback(reset_id, gave_up)
 
     async def undelivered_callbacks(self, finished_before: datetime) -> list[LedgerRecord]:
         """Finished resets whose callback is still pending: queued and lost, or never queued

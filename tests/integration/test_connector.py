@@ -37,6 +37,7 @@ from tests.support.app import handler, indexed
 from tests.support.fixtures import StorageNames
 from tests.support.http import body_of, status, submit
 from tests.support.paths import REPO_ROOT
+from tests.support.swagger import json_schema
 
 CONNECTOR = REPO_ROOT / "connector"
 DEFINITION_FILE = CONNECTOR / "apiDefinition.swagger.json"
@@ -62,27 +63,6 @@ def operations(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         op["operationId"]: op for methods in definition["paths"].values() for op in methods.values()
     }
-
-
-def json_schema(node: Any) -> Any:
-    """A Swagger 2.0 schema as JSON Schema draft 4, closed: an object documents every member
-    it may have (``additionalProperties: false`` unless it says otherwise), so an undocumented
-    field in an answer fails the contract instead of passing unnoticed."""
-    if isinstance(node, list):
-        return [json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: json_schema(v) for k, v in node.items() if not k.startswith("x-") and k != "example"}
-    if "properties" in node and "additionalProperties" not in node:
-        out["additionalProperties"] = False
-    if node.get("x-nullable"):
-        if "$ref" in out:
-            out = {"anyOf": [out, {"type": "null"}]}
-        else:
-            out["type"] = [out["type"], "null"]
-            if "enum" in out:
-                out["enum"] = [*out["enum"], None]
-    return out
 
 
 def schema_errors(definition: dict[str, Any], schema: dict[str, Any], value: Any) -> list[str]:

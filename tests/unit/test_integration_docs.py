@@ -75,6 +75,7 @@ from shared.models.callback import check_webhook_secret
 from shared.models.outcome import GraphErrorInfo, UserRef
 from shared.reset.callbacks import host_allowed
 from shared.settings import ENVIRONMENT_NAMES, Settings, SettingsError
+from tests.support.swagger import json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "integrations"
@@ -173,27 +174,6 @@ def loads(block: Block) -> Any:
 
 
 # --- the published schema ------------------------------------------------------------------
-
-
-def json_schema(node: Any) -> Any:
-    """A Swagger 2.0 schema as JSON Schema draft 4: ``x-nullable`` admits null, and an object
-    admits only the members it documents (unless it says otherwise), so a field the
-    definition does not publish fails instead of passing unnoticed."""
-    if isinstance(node, list):
-        return [json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: json_schema(v) for k, v in node.items() if not k.startswith("x-") and k != "example"}
-    if "properties" in node and "additionalProperties" not in node:
-        out["additionalProperties"] = False
-    if node.get("x-nullable"):
-        if "$ref" in out:
-            out = {"anyOf": [out, {"type": "null"}]}
-        else:
-            out["type"] = [out["type"], "null"]
-            if "enum" in out:
-                out["enum"] = [*out["enum"], None]
-    return out
 
 
 def published_errors(definition_name: str, value: Any) -> list[str]:
