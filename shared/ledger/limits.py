@@ -1,16 +1,19 @@
 """The blast-radius limits: the tenant's hourly cap, the per-user cooldown, per-caller counters.
 
-Counted in the ledger itself, so every instance of the app sees the same count; a request is
-counted after its own row is written, so two instances admitting at once can never both slip
-past a limit.
+Counted in the ledger's table, so every instance of the app sees the same count, in a few rows
+read and written in O(1) whatever the volume: a request is counted after its own row is
+written, in ETag-conditional writes, so two instances admitting at once can never both slip
+past a limit. The reset rows stay the record of what was asked; these rows only decide.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import json
 import math
-from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -19,12 +22,14 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.ledger.records import (
     DAY,
     HOUR,
     KIND_COUNTER,
-    KIND_RESET,
+    KIND_LIMITER,
+    LIMITS_PARTITION,
     PARTITION,
     LeaseLostError,
     LedgerRecord,
@@ -34,64 +39,61 @@ from shared.ledger.records import (
 )
 from shared.ledger.store import LedgerStore
 
+MINUTE = timedelta(minutes=1)
+TENANT_ROW = "tenant"
+# Conflicting admissions each read and try again; a burst of this many is not expected.
+_MAX_RESERVE_TRIES = 50
+
 
 class LimitCounting(LedgerStore):
     """Counting against the limits, for admission and for dry runs."""
 
     async def _enforce(self, record: LedgerRecord, limits: Limits, index_key: str) -> None:
-        """Refuse ``record`` if it passes a limit, counting every reset in the window that is
-        not refused, its own row included.
+        """Reserve ``record``'s place under both limits, or refuse it.
 
-        Every row present is counted, whichever was accepted first: two instances accepting at
-        the same moment each see the other's row (each wrote its own before counting), so they
-        may both refuse, but they can never both go through past the limit.
+        Counted in two limiter rows, read and written together in one ETag-conditional
+        transaction: the tenant's admissions per minute over the last hour, and the user's
+        admission times over the last 24 hours. What an admission costs does not grow with the
+        number of resets in the window (two point reads and one write), and two instances
+        admitting at once cannot both pass: the second transaction finds a row changed, reads
+        again and counts the first.
         """
-        rows: list[Mapping[str, Any]] = [
-            row
-            async for row in self._table.query_entities(
-                "PartitionKey eq @pk and Kind eq @kind and AcceptedAt ge @since "
-                "and Status ne @refused",
-                parameters={
-                    "pk": PARTITION,
-                    "kind": KIND_RESET,
-                    "since": record.accepted_at - DAY,
-                    "refused": str(ResetStatus.refused),
-                },
-                select=["RowKey", "AcceptedAt", "TargetKey", "UserId", "TargetUpn"],
-            )
-        ]
-        if record.id not in {row["RowKey"] for row in rows}:
-            rows.append(
-                {
-                    "RowKey": record.id,
-                    "AcceptedAt": record.accepted_at,
-                    "TargetKey": record.target.lower(),
-                    "UserId": record.user_id,
-                }
-            )
-        counted = sorted((row["AcceptedAt"], row["RowKey"], row) for row in rows)
-        in_hour = [c for c in counted if c[0] > record.accepted_at - HOUR]
-        keys = {record.target.lower(), *((record.user_id.lower(),) if record.user_id else ())}
-        same_user = [
-            c
-            for c in counted
-            if keys & {c[2].get("TargetKey"), c[2].get("UserId"), c[2].get("TargetUpn")}
-        ]
-        if len(in_hour) > limits.per_hour:
-            limit, window, cap, window_rows = "tenant-hourly-cap", HOUR, limits.per_hour, in_hour
-            detail = f"{limits.per_hour} resets per rolling hour reached for the tenant"
-        elif len(same_user) > limits.per_user_per_day:
-            limit, window, cap, window_rows = (
-                "user-cooldown",
-                DAY,
-                limits.per_user_per_day,
-                same_user,
-            )
-            detail = f"{limits.per_user_per_day} resets of this user per 24 hours reached"
+        user_key = (record.user_id or record.target).lower()
+        user_row = f"user-{hashlib.sha256(user_key.encode()).hexdigest()[:32]}"
+        now = record.accepted_at
+        for _ in range(_MAX_RESERVE_TRIES):
+            tenant, user = await asyncio.gather(self._limiter(TENANT_ROW), self._limiter(user_row))
+            minutes = window_minutes(tenant.get("Minutes"), now)
+            times = window_times(user.get("Times"), now)
+            if sum(minutes.values()) >= limits.per_hour:
+                limit, cap = "tenant-hourly-cap", limits.per_hour
+                detail = f"{limits.per_hour} resets per rolling hour reached for the tenant"
+                frees_at = minute_frees_at(minutes, limits.per_hour)
+            elif len(times) >= limits.per_user_per_day:
+                limit, cap = "user-cooldown", limits.per_user_per_day
+                detail = f"{limits.per_user_per_day} resets of this user per 24 hours reached"
+                frees_at = times[len(times) - cap] + DAY
+            else:
+                slot = f"{now:%Y%m%d%H%M}"
+                minutes[slot] = minutes.get(slot, 0) + 1
+                times.append(now)
+                operations = [
+                    _limiter_write(tenant, TENANT_ROW, Minutes=json.dumps(minutes), LastAt=now),
+                    _limiter_write(
+                        user,
+                        user_row,
+                        Times=json.dumps([t.timestamp() for t in times]),
+                        LastAt=now,
+                    ),
+                ]
+                try:
+                    await self._table.submit_transaction(operations)
+                except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
+                    continue  # another admission came first: count again
+                return
+            break
         else:
-            return
-        # The request fits once enough of the others have left the window.
-        frees_at = window_rows[len(window_rows) - cap - 1][0] + window
+            raise ResourceModifiedError("the limits kept changing: admission not decided")
         retry_after = max(1, math.ceil((frees_at - self._clock()).total_seconds()))
         # No row is kept for a refusal: a flood of over-limit requests must not fill the
         # ledger for its retention period. The error-level audit event is the record. Deleted
@@ -150,3 +152,59 @@ class LimitCounting(LedgerStore):
             )
             if etag is not None:
                 return None
+
+    async def _limiter(self, row_key: str) -> Any:
+        """A limiter row as read (with its etag), or an empty one not yet written."""
+        try:
+            return await self._table.get_entity(LIMITS_PARTITION, row_key)
+        except ResourceNotFoundError:
+            return {}
+
+
+def _limiter_write(read: Any, row_key: str, **values: Any) -> tuple[str, Any, Any]:
+    """The transaction step that writes a limiter row only if it is still as ``read``."""
+    entity = {"PartitionKey": LIMITS_PARTITION, "RowKey": row_key, "Kind": KIND_LIMITER, **values}
+    etag = getattr(read, "metadata", {}).get("etag")
+    if etag is None:
+        return ("create", entity, {})
+    return (
+        "update",
+        entity,
+        {
+            "mode": UpdateMode.REPLACE,
+            "etag": etag,
+            "match_condition": MatchConditions.IfNotModified,
+        },
+    )
+
+
+def window_minutes(stored: str | None, now: datetime) -> dict[str, int]:
+    """The tenant's admissions per minute that may still be in the rolling hour before ``now``.
+
+    Whole minutes: a minute's admissions leave the window when the whole minute is over an hour
+    old, so the count may be up to a minute late to fall, never early to.
+    """
+    since = now - HOUR - MINUTE
+    counts: dict[str, int] = json.loads(stored) if stored else {}
+    return {
+        slot: n
+        for slot, n in counts.items()
+        if datetime.strptime(slot, "%Y%m%d%H%M").replace(tzinfo=UTC) > since
+    }
+
+
+def minute_frees_at(minutes: dict[str, int], cap: int) -> datetime:
+    """When enough of the window's admissions have left it for one more."""
+    must_leave = sum(minutes.values()) - cap + 1
+    left = 0
+    for slot in sorted(minutes):
+        left += minutes[slot]
+        if left >= must_leave:
+            return datetime.strptime(slot, "%Y%m%d%H%M").replace(tzinfo=UTC) + HOUR + MINUTE
+    raise AssertionError("a full window frees")
+
+
+def window_times(stored: str | None, now: datetime) -> list[datetime]:
+    """The user's admission times within the 24 hours before ``now``, oldest first."""
+    times = (datetime.fromtimestamp(t, UTC) for t in (json.loads(stored) if stored else []))
+    return sorted(t for t in times if t > now - DAY)

@@ -21,6 +21,7 @@ from azure.core.exceptions import (
 
 from shared.ledger.records import (
     KIND_RUN,
+    LIMITS_PARTITION,
     PARTITION,
     RUN_PARTITION,
     LeaseLostError,
@@ -143,7 +144,11 @@ class Maintenance(LedgerStore):
         """Delete rows accepted before ``older_than``: finished resets, their idempotency
         entries and run summaries. A reset still pending is kept whatever its age."""
         deleted = 0
-        for partition, column in ((PARTITION, "AcceptedAt"), (RUN_PARTITION, "RecordedAt")):
+        for partition, column in (
+            (PARTITION, "AcceptedAt"),
+            (RUN_PARTITION, "RecordedAt"),
+            (LIMITS_PARTITION, "LastAt"),  # a user's limiter unused for the retention period
+        ):
             rows = [
                 row
                 async for row in self._table.query_entities(

@@ -22,6 +22,10 @@ INDEX_PREFIX = "idempotency-"
 # Rows of reset requests carry Kind="reset"; other kinds of row can share the partition.
 KIND_RESET = "reset"
 KIND_COUNTER = "counter"
+# The limiter rows (the tenant's hourly count, each user's daily one), in their own partition so
+# that one transaction can write both.
+LIMITS_PARTITION = "limits"
+KIND_LIMITER = "limiter"
 # Summaries of scheduled runs live in their own partition.
 RUN_PARTITION = "run"
 KIND_RUN = "cleanup-run"

@@ -20,7 +20,7 @@ from azure.data.tables.aio import TableClient
 from emulator import GraphEmulator
 from emulator.azurite import Azurite
 from shared.ledger import Ledger, LimitReachedError, Limits, ResetStatus, get_ledger
-from shared.models import Outcome, OutcomeStatus, ResetRequest, UserRef
+from shared.models import ResetRequest
 from shared.settings import get_settings
 from tests.support.audit import audit_events
 from tests.support.fixtures import StorageNames
@@ -85,7 +85,9 @@ async def test_the_hourly_cap_is_shared_by_instances(
     for n in range(3):
         clock.advance(minutes=10)
         ledger = instances[n % 2]
-        _, created = await ledger.accept(request(f"u{n}@contoso.example", f"T{n}"), reset_id(n))
+        _, created = await ledger.accept(
+            request(f"u{n}@contoso.example", f"T{n}"), reset_id(n), limits=limits
+        )
         assert created
 
     clock.advance(minutes=5)  # 09:35; the first reset was accepted at 09:10
@@ -93,7 +95,9 @@ async def test_the_hourly_cap_is_shared_by_instances(
         await instances[1].accept(request("u9@contoso.example", "T9"), reset_id(9), limits=limits)
 
     assert reached.value.limit == "tenant-hourly-cap"
-    assert reached.value.retry_after == 35 * 60  # when the 09:10 reset leaves the window
+    # When the 09:10 reset leaves the window; counted in whole minutes, so at 10:11: at most a
+    # minute late, never early.
+    assert reached.value.retry_after == 36 * 60
     assert reached.value.record.status is ResetStatus.refused
     assert "per rolling hour" in (reached.value.record.last_error or "")
     # No row is kept for a refusal (a flood must not fill the ledger): the audit event is it.
@@ -161,7 +165,7 @@ async def test_a_count_that_never_finished_is_done_by_the_replay(
 
     same = request("second@contoso.example", "S")
     with monkeypatch.context() as patch:
-        patch.setattr(tables[0], "query_entities", storage_busy)
+        patch.setattr(tables[0], "get_entity", storage_busy)
         with pytest.raises(HttpResponseError):
             await ledger.accept(same, reset_id(1), limits=limits)
     half_done = await ledger.get(reset_id(1))
@@ -223,29 +227,26 @@ async def test_the_cooldown_recognises_a_user_by_upn_or_object_id(
 ):
     limits = Limits(per_hour=100, per_user_per_day=2)
     first, second = instances
-    record, _ = await first.accept(request("adele@contoso.example", "A1"), reset_id(1))
-    # The worker resolved the user: the row now knows the object id too.
-    claimed = await first.claim(record.id, "worker-1", 600)
-    adele = UserRef(
-        id="6E7B768E-07E2-4810-8459-485F84F8F204", user_principal_name="Adele@contoso.example"
+    # Admission resolves the user: however a request names them, it counts their object id.
+    adele = ("6e7b768e-07e2-4810-8459-485f84f8f204", "adele@contoso.example")
+    await first.accept(
+        request("adele@contoso.example", "A1"), reset_id(1), limits=limits, user=adele
     )
-    outcome = Outcome(
-        id=record.id,
-        status=OutcomeStatus.succeeded,
-        user=adele,
-        ticket_id="A1",
-        started_at=clock.now,
-    )
-    await first.finish(claimed, ResetStatus.succeeded, outcome)
 
     clock.advance(hours=3)
     await second.accept(
-        request("6e7b768e-07e2-4810-8459-485f84f8f204", "A2"), reset_id(2), limits=limits
+        request("6e7b768e-07e2-4810-8459-485f84f8f204", "A2"),
+        reset_id(2),
+        limits=limits,
+        user=adele,
     )
     clock.advance(hours=3)
     with pytest.raises(LimitReachedError) as reached:
         await first.accept(
-            request("6E7B768E-07E2-4810-8459-485F84F8F204", "A3"), reset_id(3), limits=limits
+            request("6E7B768E-07E2-4810-8459-485F84F8F204", "A3"),
+            reset_id(3),
+            limits=limits,
+            user=adele,
         )
 
     assert reached.value.limit == "user-cooldown"
@@ -361,3 +362,29 @@ async def test_dry_runs_are_limited_per_caller(
     assert len(graph_emulator.requests) == before  # refused before any Graph read
     refused = [e for e in audit_events(caplog) if e["event"] == "refused"]
     assert refused and refused[-1]["detail"].startswith("limit: ")
+
+
+async def test_a_burst_on_two_instances_admits_exactly_the_cap(
+    tables: tuple[TableClient, TableClient],
+):
+    """Every admission of a burst reads the same limiter rows; the conditional transaction
+    lets one through at a time and the others count again, so exactly the cap passes: not
+    more (the limit), and not fewer (no request refused while there was room)."""
+    limits = Limits(per_hour=5, per_user_per_day=2)
+    instances = [Ledger(tables[n], clock=lambda: START) for n in range(2)]
+
+    async def accept(n: int, user: str) -> bool:
+        try:
+            await instances[n % 2].accept(
+                request(user, f"B{n}"), reset_id(100 + n), limits=limits, user=(user, user)
+            )
+        except LimitReachedError:
+            return False
+        return True
+
+    tenant_wide = await asyncio.gather(*(accept(n, f"b{n}@contoso.example") for n in range(12)))
+    assert sum(tenant_wide) == 5
+
+    limits = Limits(per_hour=100, per_user_per_day=2)
+    one_user = await asyncio.gather(*(accept(n, "same@contoso.example") for n in range(20, 28)))
+    assert sum(one_user) == 2
