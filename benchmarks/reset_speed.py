@@ -138,7 +138,7 @@ def indexed_submit() -> Submit:
 
 
 @contextmanager
-def _environment(values: dict[str, str], removed: tuple[str, ...] = ()) -> Iterator[None]:
+def environment(values: dict[str, str], removed: tuple[str, ...] = ()) -> Iterator[None]:
     """Set app settings for the run and put the old ones back afterwards."""
     from shared.settings import get_settings
 
@@ -206,7 +206,7 @@ class ResetBench:
                 # Every measurement is a reset: keep the tenant's hourly cap out of the way.
                 "RESETS_PER_HOUR": "10000",
             }
-            stack.enter_context(_environment(settings, removed=("AZURE_CLIENT_ID",)))
+            stack.enter_context(environment(settings, removed=("AZURE_CLIENT_ID",)))
             # The process clients are built from these settings on first use, and dropped after.
             await close_ledger()
             await close_gateway()

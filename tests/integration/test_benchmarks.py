@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchmarks import import_time, report, reset_speed
+from benchmarks import admission, import_time, report, reset_speed
 from benchmarks.reference import PASSWORD_ODATA_TYPE
 from tests.support.app import handler
 
@@ -70,3 +70,14 @@ def test_import_times_come_from_subprocesses():
     assert [row[0] for row in rows] == ["baseline", "app"]
     assert len(header) == len(rows[0])
     assert "Target" in target
+
+
+async def test_admission_and_sweep_costs_come_from_real_admissions(azurite: Azurite):
+    costs = await admission.admission_costs(azurite, marks=(5, 10), sample=3)
+    assert [c.in_window for c in costs] == [5, 10]
+    assert all(c.ms_per_admission > 0 for c in costs)
+
+    sweep = await admission.sweep_cost(azurite, members=12)
+    # Every member was admitted (the limits are far away), none twice.
+    assert (sweep.members, sweep.queued) == (12, 12)
+    assert sweep.seconds > 0

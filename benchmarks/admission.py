@@ -1,0 +1,124 @@
+"""What admitting one more request costs as the window fills, and the accept phase of a sweep.
+
+Why: admission counts every request against the tenant's hourly cap and the user's daily
+cooldown, and the scheduled run admits every member of the reset group in one invocation. If
+counting read the window's rows, each admission would cost more than the last; the limiter rows
+(``shared.ledger.limits``) are meant to keep it flat. Measured against Azurite, through the
+same ``Ledger.accept`` the webhook and the sweep use:
+
+* **admission**: a fresh table; requests for distinct users are admitted one after another
+  with ``RESETS_PER_HOUR`` at 10,000, and the cost of the next ``sample`` admissions is timed
+  when the window already holds each mark (100, 1,000, 2,000);
+* **sweep**: a group of ``members`` users in the emulated tenant, and one scheduled run's group
+  sweep (listing the group, accepting each member), timed as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+
+from azure.data.tables.aio import TableClient
+
+from benchmarks.reset_speed import environment
+from emulator import GraphEmulator, Tenant
+from emulator.azurite import Azurite
+from shared.ledger import Ledger, Limits
+from shared.models import ResetRequest
+
+LIMITS = Limits(per_hour=10_000, per_user_per_day=2)
+
+
+@dataclass(frozen=True)
+class AdmissionCost:
+    in_window: int
+    ms_per_admission: float
+
+
+def _request(n: int) -> ResetRequest:
+    body = {"user": f"u{n}@contoso.example", "ticket_id": f"T{n}", "requested_by": "bench"}
+    return ResetRequest.model_validate_json(json.dumps(body))
+
+
+async def admission_costs(
+    storage: Azurite, marks: tuple[int, ...] = (100, 1000, 2000), sample: int = 50
+) -> list[AdmissionCost]:
+    """Milliseconds per admission (median of ``sample``) with each mark already admitted."""
+    table_name = "Bench" + uuid.uuid4().hex[:12]
+    table = TableClient.from_connection_string(storage.connection_string, table_name=table_name)
+    ledger = Ledger(table)
+    await ledger.ensure_table()
+    costs: list[AdmissionCost] = []
+    admitted = 0
+    try:
+        for mark in marks:
+            while admitted < mark:
+                await _admit(ledger, admitted)
+                admitted += 1
+            timings = []
+            for _ in range(sample):
+                started = time.perf_counter()
+                await _admit(ledger, admitted)
+                timings.append(time.perf_counter() - started)
+                admitted += 1
+            costs.append(AdmissionCost(mark, statistics.median(timings) * 1000))
+    finally:
+        await table.delete_table()
+        await table.close()
+    return costs
+
+
+async def _admit(ledger: Ledger, n: int) -> None:
+    user = f"{uuid.UUID(int=n)}"
+    await ledger.accept(_request(n), str(uuid.uuid4()), limits=LIMITS, user=(user, user))
+
+
+@dataclass(frozen=True)
+class SweepCost:
+    members: int
+    queued: int
+    seconds: float
+
+
+async def sweep_cost(storage: Azurite, members: int = 5000) -> SweepCost:
+    """One scheduled run's group sweep over ``members`` users: list, then accept each."""
+    from shared.cleanup import CleanupRun
+    from shared.graph.client import GraphProvider
+    from shared.settings import Settings
+
+    tenant = Tenant()
+    group = tenant.add_group("MFA reset pending")
+    for n in range(members):
+        user = tenant.add_user(f"m{n}@contoso.example", display_name=f"Member {n}")
+        tenant.add_member(group.id, user.id)
+    table_name = "Sweep" + uuid.uuid4().hex[:12]
+    with GraphEmulator(tenant) as emu:
+        env = {
+            **emu.env(),
+            "RESET_GROUP_ID": group.id,
+            "RESETS_PER_HOUR": "10000",
+            "LEDGER_TABLE_NAME": table_name,
+            "RESET_STORAGE": storage.connection_string,
+            "WORK_ITEM_SIGNING_KEY": "bench-signing-key-" + "0" * 32,
+        }
+        with environment(env, removed=("AZURE_CLIENT_ID",)):
+            settings = Settings.from_environ()
+            provider = GraphProvider(settings)
+            table = TableClient.from_connection_string(
+                storage.connection_string, table_name=table_name
+            )
+            ledger = Ledger(table)
+            await ledger.ensure_table()
+            try:
+                run = CleanupRun(ledger, provider.gateway, settings)
+                started = time.perf_counter()
+                await run._sweep()  # the accept phase alone: no resets run, nothing else done
+                seconds = time.perf_counter() - started
+            finally:
+                await provider.close()
+                await table.delete_table()
+                await table.close()
+    return SweepCost(members, run.summary.queued, seconds)
