@@ -52,8 +52,11 @@ param redriveMaxAttempts int = 3
 @description('Days a ledger row is kept.')
 param retentionDays int = 90
 
-@description('Hosts completion callbacks may go to (azd: CALLBACK_ALLOWED_HOSTS), e.g. *.service-now.com,*.atlassian.net; empty: no callbacks.')
+@description('Hosts completion callbacks may go to (azd: CALLBACK_ALLOWED_HOSTS), e.g. yourco.service-now.com,api-private.atlassian.com; empty: no callbacks.')
 param callbackAllowedHosts string = ''
+
+@description('Comma-separated e-mail addresses the alert rules notify (azd: ALERT_EMAILS), e.g. secops@contoso.com,servicedesk@contoso.com; empty: no action group and no alert rules (the workbook is always deployed). See docs/monitoring.md.')
+param alertEmails string = ''
 
 @description('Client id of the API app registration for App Service Authentication; empty: function keys only.')
 param authClientId string = ''
@@ -118,6 +121,30 @@ module monitoring 'app/monitoring.bicep' = {
     insightsName: 'appi-mfareset-${resourceToken}'
     location: location
     tags: tags
+  }
+}
+
+// What the app did, in the portal: a workbook over Application Insights, always; and, with
+// ALERT_EMAILS, log search alerts that e-mail a person. The queries are infra/queries/*.kql.
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    insightsId: monitoring.outputs.insightsId
+  }
+}
+
+module alerts 'app/alerts.bicep' = if (!empty(alertEmails)) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    insightsId: monitoring.outputs.insightsId
+    actionGroupName: 'ag-mfareset-${resourceToken}'
+    alertEmails: alertEmails
   }
 }
 

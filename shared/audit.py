@@ -13,7 +13,8 @@ OpenTelemetry); with OpenTelemetry the same fields also arrive as custom dimensi
               requested_by = tostring(e.requested_by), caller = tostring(e.caller.app_id),
               target = tostring(e.target), status = tostring(e.status)
 
-Nothing secret goes in: steps carry method types and ids, never phone numbers or pass values.
+Nothing secret goes in: steps carry method types and ids, never phone numbers or pass values;
+a failed step carries Graph's status and error code, not its message.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def _steps(outcome: Outcome | None) -> list[dict[str, Any]]:
             "method_id": s.method_id,
             "result": str(s.result),
             "graph_request_id": s.error.request_id if s.error else s.request_id,
+            # What Graph answered a failed step: its HTTP status and error code (never its
+            # message, which may quote the request), for failures by code and missing
+            # permissions (403) in the workbook and the alerts.
+            "graph_status": s.error.status if s.error else None,
+            "graph_code": s.error.code if s.error else None,
         }
         for s in outcome.steps
     ]
