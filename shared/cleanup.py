@@ -23,10 +23,11 @@ trail and in every run's summary.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,10 @@ SUMMARY_PREFIX = "mfa-reset-cleanup"
 # How long the queue keeps a message the output binding wrote (the service's default): a
 # pending reset younger than that may still have its message on the way.
 MESSAGE_TIME_TO_LIVE = timedelta(days=7)
+# A sweep admits its members a page at a time: one reservation under the hourly cap per page,
+# the page's members admitted together, so 5,000 members take a minute, not a quarter hour.
+SWEEP_PAGE = 100
+SWEEP_CONCURRENCY = 8
 # A pending callback of a reset that ended longer ago than this was lost on its way.
 CALLBACK_GRACE = timedelta(hours=1)
 
@@ -152,31 +157,35 @@ class CleanupRun:
         outstanding = await self._ledger.sweep_outstanding(
             group_id, since=self.summary.started_at - timedelta(days=1)
         )
+        due = [m for m in members if m.id.lower() not in outstanding]
+        # Reset already requested and not over, or done and only the removal (or the group
+        # listing) lags behind: never a second reset for that.
+        self.summary.already_requested += len(members) - len(due)
         ticket = f"sweep-{self.summary.started_at:%Y-%m-%d}"
-        for n, member in enumerate(members):
-            if member.id.lower() in outstanding:
-                # Reset already requested and not over, or done and only the removal (or the
-                # group listing) lags behind: never a second reset for that.
-                self.summary.already_requested += 1
-                continue
-            request = ResetRequest.model_validate_json(
-                json.dumps(
-                    {
-                        "user": member.id,
-                        "ticket_id": ticket,
-                        "requested_by": REQUESTED_BY,
-                        "reason": f"member of the reset group {group_id}",
-                    }
-                )
+        for start in range(0, len(due), SWEEP_PAGE):
+            page = due[start : start + SWEEP_PAGE]
+            # The page's places under the hourly cap in one write; the members are then
+            # admitted together, each counting only its own cooldown.
+            granted = await self._ledger.reserve_hour(len(page), self._settings.resets_per_hour)
+            created = await _bounded(
+                SWEEP_CONCURRENCY,
+                [self._accept(_sweep_request(m, ticket, group_id), m) for m in page[:granted]],
             )
-            if not await self._accept(request, group_id, member):
-                # The tenant's hourly cap is reached: the rest waits for a later run instead of
-                # leaving one refused row and one alert per member.
-                self.summary.deferred += len(members) - n - 1
+            await self._ledger.release_hour(granted - sum(created))
+            if granted < len(page):
+                # The tenant's hourly cap is reached: the rest waits for a later run instead
+                # of leaving one refused row and one alert per member.
+                self.summary.deferred += len(due) - start - granted
+                log.warning(
+                    "scheduled run: %d member(s) of the reset group wait for a later run: the "
+                    "tenant's hourly cap (RESETS_PER_HOUR) is reached",
+                    self.summary.deferred,
+                )
                 return
 
-    async def _accept(self, request: ResetRequest, group_id: str, member: DirectoryUser) -> bool:
-        """Request one member's reset; False when the tenant's hourly cap stops the sweep."""
+    async def _accept(self, request: ResetRequest, member: DirectoryUser) -> bool:
+        """Request one member's reset, its place under the hourly cap reserved; True when a
+        new reset was admitted (and queued)."""
         try:
             record, created = await accept_reset(
                 self._ledger,
@@ -184,16 +193,17 @@ class CleanupRun:
                 str(uuid.uuid4()),
                 caller=SCHEDULE_CALLER,
                 settings=self._settings,
-                sweep_group_id=group_id,
+                sweep_group_id=self._settings.reset_group_id,
                 user=member,  # from the group listing: no read needed to know who it is
+                hour_reserved=True,
             )
-        except LimitReachedError as exc:
-            self.summary.refused += 1  # stays in the group; a later run tries again
-            return exc.limit != "tenant-hourly-cap"
+        except LimitReachedError:
+            self.summary.refused += 1  # the user's cooldown; stays in the group for later
+            return False
         except IdempotencyConflictError:
             # Today's ticket for this user was used by a request that was not a sweep's.
             self.summary.already_requested += 1
-            return True
+            return False
         if created:
             self.messages.append(work_item(record, request))
             audit.emit_record(AuditEvent.accepted, record)
@@ -203,7 +213,7 @@ class CleanupRun:
         else:
             # Queued by an earlier or concurrent run; a lost message is the re-drive's job.
             self.summary.already_requested += 1
-        return True
+        return created
 
     async def _redrive(self) -> None:
         stale_after = timedelta(seconds=self._settings.lease_seconds)
@@ -281,3 +291,27 @@ class CleanupRun:
             json.dumps(values, separators=(",", ":")),
             extra={f"cleanup_{k}": v for k, v in values.items() if k != "errors"},
         )
+
+
+def _sweep_request(member: DirectoryUser, ticket: str, group_id: str) -> ResetRequest:
+    return ResetRequest.model_validate_json(
+        json.dumps(
+            {
+                "user": member.id,
+                "ticket_id": ticket,
+                "requested_by": REQUESTED_BY,
+                "reason": f"member of the reset group {group_id}",
+            }
+        )
+    )
+
+
+async def _bounded(limit: int, calls: list[Coroutine[Any, Any, bool]]) -> list[bool]:
+    """Await ``calls`` with at most ``limit`` running at once."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Coroutine[Any, Any, bool]) -> bool:
+        async with gate:
+            return await call
+
+    return await asyncio.gather(*(one(c) for c in calls))

@@ -69,6 +69,9 @@ class Limits:
 
     per_hour: int
     per_user_per_day: int
+    # The tenant's hourly count was reserved beforehand for a page of a sweep (``reserve_hour``):
+    # only the user's cooldown is counted here.
+    hour_reserved: bool = False
 
 
 class LimitReachedError(Exception):

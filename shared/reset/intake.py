@@ -33,6 +33,7 @@ async def accept_reset(
     claim_for: str | None = None,
     sweep_group_id: str | None = None,
     user: DirectoryUser | None = None,
+    hour_reserved: bool = False,
 ) -> tuple[LedgerRecord, bool]:
     """Record the request under the blast-radius limits; returns the row and whether it is new.
 
@@ -40,6 +41,7 @@ async def accept_reset(
     alert should fire: many resets at once is what an attack looks like) and
     ``LimitReachedError`` is raised. ``user`` is the target as Graph resolved it: the
     per-user limit then counts it by object id, however each request names it.
+    ``hour_reserved``: the tenant's hourly count was reserved for it (a sweep's page).
     """
     signature = sign_work_item(settings.signing_keys()[0], reset_id, request)
     try:
@@ -50,7 +52,9 @@ async def accept_reset(
             claim_for=claim_for,
             lease_seconds=settings.lease_seconds,
             caller=caller.to_audit(),
-            limits=Limits(settings.resets_per_hour, settings.resets_per_user_per_day),
+            limits=Limits(
+                settings.resets_per_hour, settings.resets_per_user_per_day, hour_reserved
+            ),
             sweep_group_id=sweep_group_id,
             signature=signature,
             user=(user.id, user.user_principal_name) if user else None,

@@ -388,3 +388,21 @@ async def test_a_burst_on_two_instances_admits_exactly_the_cap(
     limits = Limits(per_hour=100, per_user_per_day=2)
     one_user = await asyncio.gather(*(accept(n, "same@contoso.example") for n in range(20, 28)))
     assert sum(one_user) == 2
+
+
+async def test_a_sweep_page_reserves_places_under_the_cap_and_gives_back_unused_ones(
+    instances: tuple[Ledger, Ledger],
+):
+    first, second = instances
+    assert await first.reserve_hour(10, cap=5) == 5  # the page gets what is left
+    assert await second.reserve_hour(3, cap=5) == 0  # on any instance
+    await first.release_hour(2)  # two members were requested already: not admitted
+    assert await second.reserve_hour(3, cap=5) == 2
+    # A reserved place is taken by an admission that counts only the user's cooldown; an
+    # admission without a reservation still meets the full cap.
+    limits = Limits(per_hour=5, per_user_per_day=2)
+    reserved = Limits(per_hour=5, per_user_per_day=2, hour_reserved=True)
+    await first.accept(request("r@contoso.example", "R1"), reset_id(1), limits=reserved)
+    with pytest.raises(LimitReachedError) as reached:
+        await first.accept(request("s@contoso.example", "S1"), reset_id(2), limits=limits)
+    assert reached.value.limit == "tenant-hourly-cap"
