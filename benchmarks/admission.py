@@ -9,8 +9,9 @@ same ``Ledger.accept`` the webhook and the sweep use:
 * **admission**: a fresh table; requests for distinct users are admitted one after another
   with ``RESETS_PER_HOUR`` at 10,000, and the cost of the next ``sample`` admissions is timed
   when the window already holds each mark (100, 1,000, 2,000);
-* **sweep**: a group of ``members`` users in the emulated tenant, and one scheduled run's group
-  sweep (listing the group, accepting each member), timed as a whole.
+* **sweep**: a group of ``members`` users in the emulated tenant; the scheduled run's sweep
+  (listing the group, queueing its pages) and then each page's admission, as the page function
+  does it, one after another (in Azure pages run in parallel invocations).
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ async def _admit(ledger: Ledger, n: int) -> None:
 @dataclass(frozen=True)
 class SweepCost:
     members: int
+    pages: int
     queued: int
-    seconds: float
+    run_seconds: float  # the scheduled run: list the group, queue the pages
+    slowest_page_seconds: float  # the longest single page invocation
+    seconds: float  # the run and every page, one after another
 
 
 async def sweep_cost(storage: Azurite, members: int = 5000) -> SweepCost:
@@ -88,6 +92,7 @@ async def sweep_cost(storage: Azurite, members: int = 5000) -> SweepCost:
     from shared.cleanup import CleanupRun
     from shared.graph.client import GraphProvider
     from shared.settings import Settings
+    from shared.sweep import PageAdmission, SweepPage, genuine
 
     tenant = Tenant()
     group = tenant.add_group("MFA reset pending")
@@ -115,10 +120,25 @@ async def sweep_cost(storage: Azurite, members: int = 5000) -> SweepCost:
             try:
                 run = CleanupRun(ledger, provider.gateway, settings)
                 started = time.perf_counter()
-                await run._sweep()  # the accept phase alone: no resets run, nothing else done
+                await run._sweep()  # the listing and the pages; no resets run
+                run_seconds = time.perf_counter() - started
+                page_seconds, queued = [], 0
+                for message in run.sweep_pages:
+                    page_started = time.perf_counter()
+                    page = SweepPage.model_validate_json(message)
+                    assert genuine(page, settings)
+                    queued += (await PageAdmission(ledger, settings, page).run()).queued
+                    page_seconds.append(time.perf_counter() - page_started)
                 seconds = time.perf_counter() - started
             finally:
                 await provider.close()
                 await table.delete_table()
                 await table.close()
-    return SweepCost(members, run.summary.queued, seconds)
+    return SweepCost(
+        members,
+        len(page_seconds),
+        queued,
+        run_seconds,
+        max(page_seconds, default=0.0),
+        seconds,
+    )

@@ -23,11 +23,10 @@ trail and in every run's summary.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,35 +34,25 @@ from typing import TYPE_CHECKING, Any
 from shared import audit
 from shared.audit import AuditEvent
 from shared.clock import Clock, utc_now
-from shared.graph.contract import DirectoryUser, Gateway
-from shared.guards import Caller
+from shared.graph.contract import Gateway
 from shared.ledger import (
-    IdempotencyConflictError,
     LedgerRecord,
-    LimitReachedError,
     ResetStatus,
 )
-from shared.models import ResetRequest
-from shared.reset.intake import accept_reset
 from shared.reset.runner import leave_reset_group
 from shared.settings import Settings
 from shared.signing import work_item
+from shared.sweep import page_messages
 
 if TYPE_CHECKING:
     from shared.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_CALLER = Caller("schedule", name="scheduled_cleanup")
-REQUESTED_BY = "schedule:scheduled_cleanup"
 SUMMARY_PREFIX = "mfa-reset-cleanup"
 # How long the queue keeps a message the output binding wrote (the service's default): a
 # pending reset younger than that may still have its message on the way.
 MESSAGE_TIME_TO_LIVE = timedelta(days=7)
-# A sweep admits its members a page at a time: one reservation under the hourly cap per page,
-# the page's members admitted together, so 5,000 members take a minute, not a quarter hour.
-SWEEP_PAGE = 100
-SWEEP_CONCURRENCY = 8
 # A pending callback of a reset that ended longer ago than this was lost on its way.
 CALLBACK_GRACE = timedelta(hours=1)
 
@@ -75,7 +64,11 @@ class RunSummary:
     started_at: datetime
     finished_at: datetime | None = None
     reset_group_id: str | None = None
+    # A run's own id; a sweep page's summary carries the id of the run that queued it.
+    run_id: str = ""
     swept: int = 0  # user members found in the reset group
+    pages: int = 0  # pages of members queued for admission (shared.sweep)
+    # These four come from the summaries of the sweep's pages:
     queued: int = 0  # new resets the sweep accepted and queued
     already_requested: int = 0  # members whose reset of the day exists already
     refused: int = 0  # members refused: a limit now, or a protection by the worker
@@ -106,9 +99,13 @@ class CleanupRun:
         self._gateway = gateway
         self._settings = settings
         self._clock = clock
-        self.summary = RunSummary(started_at=clock(), reset_group_id=settings.reset_group_id)
+        self.run_id = uuid.uuid4().hex
+        self.summary = RunSummary(
+            started_at=clock(), reset_group_id=settings.reset_group_id, run_id=self.run_id
+        )
         self.messages: list[str] = []
         self.callback_messages: list[str] = []
+        self.sweep_pages: list[str] = []
 
     async def run(self) -> RunSummary:
         """Every part, each on its own: one failing (Graph down for the sweep) does not stop
@@ -149,6 +146,8 @@ class CleanupRun:
                 self.summary.removed_from_group += 1
 
     async def _sweep(self) -> None:
+        """List the reset group and queue its members a page at a time (``shared.sweep``):
+        the run itself admits nobody, so its length does not grow with the group."""
         group_id = self._settings.reset_group_id
         if group_id is None:
             return
@@ -162,58 +161,8 @@ class CleanupRun:
         # listing) lags behind: never a second reset for that.
         self.summary.already_requested += len(members) - len(due)
         ticket = f"sweep-{self.summary.started_at:%Y-%m-%d}"
-        for start in range(0, len(due), SWEEP_PAGE):
-            page = due[start : start + SWEEP_PAGE]
-            # The page's places under the hourly cap in one write; the members are then
-            # admitted together, each counting only its own cooldown.
-            granted = await self._ledger.reserve_hour(len(page), self._settings.resets_per_hour)
-            created = await _bounded(
-                SWEEP_CONCURRENCY,
-                [self._accept(_sweep_request(m, ticket, group_id), m) for m in page[:granted]],
-            )
-            await self._ledger.release_hour(granted - sum(created))
-            if granted < len(page):
-                # The tenant's hourly cap is reached: the rest waits for a later run instead
-                # of leaving one refused row and one alert per member.
-                self.summary.deferred += len(due) - start - granted
-                log.warning(
-                    "scheduled run: %d member(s) of the reset group wait for a later run: the "
-                    "tenant's hourly cap (RESETS_PER_HOUR) is reached",
-                    self.summary.deferred,
-                )
-                return
-
-    async def _accept(self, request: ResetRequest, member: DirectoryUser) -> bool:
-        """Request one member's reset, its place under the hourly cap reserved; True when a
-        new reset was admitted (and queued)."""
-        try:
-            record, created = await accept_reset(
-                self._ledger,
-                request,
-                str(uuid.uuid4()),
-                caller=SCHEDULE_CALLER,
-                settings=self._settings,
-                sweep_group_id=self._settings.reset_group_id,
-                user=member,  # from the group listing: no read needed to know who it is
-                hour_reserved=True,
-            )
-        except LimitReachedError:
-            self.summary.refused += 1  # the user's cooldown; stays in the group for later
-            return False
-        except IdempotencyConflictError:
-            # Today's ticket for this user was used by a request that was not a sweep's.
-            self.summary.already_requested += 1
-            return False
-        if created:
-            self.messages.append(work_item(record, request))
-            audit.emit_record(AuditEvent.accepted, record)
-            self.summary.queued += 1
-        elif record.status is ResetStatus.refused:
-            self.summary.refused += 1
-        else:
-            # Queued by an earlier or concurrent run; a lost message is the re-drive's job.
-            self.summary.already_requested += 1
-        return created
+        self.sweep_pages = page_messages(self._settings, self.run_id, group_id, ticket, due)
+        self.summary.pages = len(self.sweep_pages)
 
     async def _redrive(self) -> None:
         stale_after = timedelta(seconds=self._settings.lease_seconds)
@@ -278,40 +227,22 @@ class CleanupRun:
         self.summary.purged = await self._ledger.purge(cutoff)
 
     async def _record(self) -> None:
-        values = self.summary.to_dict()
-        try:
-            await self._ledger.record_run(values)
-        except Exception:  # the log line below still carries the summary
-            log.exception("scheduled run: the summary could not be stored")
-            values["errors"] = [*values["errors"], "summary not stored in the ledger"]
-        log.log(
-            logging.ERROR if self.summary.errors else logging.INFO,
-            "%s %s",
-            SUMMARY_PREFIX,
-            json.dumps(values, separators=(",", ":")),
-            extra={f"cleanup_{k}": v for k, v in values.items() if k != "errors"},
-        )
+        await record_summary(self._ledger, self.summary)
 
 
-def _sweep_request(member: DirectoryUser, ticket: str, group_id: str) -> ResetRequest:
-    return ResetRequest.model_validate_json(
-        json.dumps(
-            {
-                "user": member.id,
-                "ticket_id": ticket,
-                "requested_by": REQUESTED_BY,
-                "reason": f"member of the reset group {group_id}",
-            }
-        )
+async def record_summary(ledger: Ledger, summary: RunSummary) -> None:
+    """Store a run's (or a sweep page's) summary in the ledger and log it: the log line carries
+    it even when the ledger cannot."""
+    values = summary.to_dict()
+    try:
+        await ledger.record_run(values)
+    except Exception:  # the log line below still carries the summary
+        log.exception("scheduled run: the summary could not be stored")
+        values["errors"] = [*values["errors"], "summary not stored in the ledger"]
+    log.log(
+        logging.ERROR if summary.errors else logging.INFO,
+        "%s %s",
+        SUMMARY_PREFIX,
+        json.dumps(values, separators=(",", ":")),
+        extra={f"cleanup_{k}": v for k, v in values.items() if k != "errors"},
     )
-
-
-async def _bounded(limit: int, calls: list[Coroutine[Any, Any, bool]]) -> list[bool]:
-    """Await ``calls`` with at most ``limit`` running at once."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(call: Coroutine[Any, Any, bool]) -> bool:
-        async with gate:
-            return await call
-
-    return await asyncio.gather(*(one(c) for c in calls))

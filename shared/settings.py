@@ -122,9 +122,8 @@ class Settings(BaseModel):
         min_length=3,
         max_length=46,
         pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
-        description="Queue of accepted resets; its poison queue is <name>-poison, completion "
-        "callbacks go through <name>-callbacks. The queue bindings read it as "
-        "%RESET_QUEUE_NAME%, so the setting must exist.",
+        description="Queue of accepted resets; also <name>-poison, <name>-callbacks (completion "
+        "callbacks), <name>-sweep (a sweep's pages). Bindings read %RESET_QUEUE_NAME%.",
     )
     ledger_table_name: str = Field(
         default="MfaResets",

@@ -58,3 +58,17 @@ def work_item(record: LedgerRecord, request: ResetRequest) -> str:
     return ResetMessage(
         reset_id=record.id, request=request, signature=record.signature
     ).model_dump_json()
+
+
+_SWEEP_PURPOSE = b"mfa-reset/sweep-page/v1\n"
+
+
+def sign_sweep_page(key: SecretStr, page: bytes) -> str:
+    """The signature of a page of a group sweep (its canonical JSON): the page worker admits
+    only members a scheduled run of this app listed, never a list someone wrote to the queue."""
+    secret = key.get_secret_value().encode()
+    return hmac.new(secret, _SWEEP_PURPOSE + page, hashlib.sha256).hexdigest()
+
+
+def verify_sweep_page(keys: Sequence[SecretStr], page: bytes, signature: str) -> bool:
+    return any(hmac.compare_digest(sign_sweep_page(key, page), signature) for key in keys)

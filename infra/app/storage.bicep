@@ -63,6 +63,17 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: '${resetQueueName}-poison'
 }
 
+// A group sweep's pages, each admitted by its own invocation (and their poison queue).
+resource sweepQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${resetQueueName}-sweep'
+}
+
+resource sweepPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${resetQueueName}-sweep-poison'
+}
+
 // Completion callbacks leave through their own queue (and poison queue).
 resource callbackQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService

@@ -6,3 +6,5 @@ QUEUE_CONNECTION = "RESET_STORAGE"
 QUEUE_NAME = "%RESET_QUEUE_NAME%"
 # Completion callbacks leave through their own queue, retried by the host like any message.
 CALLBACK_QUEUE_NAME = "%RESET_QUEUE_NAME%-callbacks"
+# Pages of a group sweep, each admitted by its own invocation (shared.sweep).
+SWEEP_QUEUE_NAME = "%RESET_QUEUE_NAME%-sweep"

@@ -1,16 +1,19 @@
-"""The scheduled run: group sweep, re-drive, lost callbacks, retention (see ``shared.cleanup``)."""
+"""The scheduled run (``shared.cleanup``), and the pages of its group sweep (``shared.sweep``)."""
 
 from __future__ import annotations
 
 import logging
 
 import azure.functions as func
+from pydantic import ValidationError
 
-from shared.cleanup import CleanupRun
+from shared.cleanup import CleanupRun, RunSummary, record_summary
+from shared.clock import utc_now
 from shared.graph.client import get_gateway
 from shared.ledger import get_ledger
 from shared.settings import get_settings
-from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
+from shared.sweep import PageAdmission, SweepPage, genuine
+from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME, SWEEP_QUEUE_NAME
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -21,8 +24,12 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 )
 @bp.queue_output(arg_name="queue", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
 @bp.queue_output(arg_name="callbacks", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
+@bp.queue_output(arg_name="pages", queue_name=SWEEP_QUEUE_NAME, connection=QUEUE_CONNECTION)
 async def scheduled_cleanup(
-    timer: func.TimerRequest, queue: func.Out[list[str]], callbacks: func.Out[list[str]]
+    timer: func.TimerRequest,
+    queue: func.Out[list[str]],
+    callbacks: func.Out[list[str]],
+    pages: func.Out[list[str]],
 ) -> None:
     """Sweep the reset group, re-drive stuck resets, purge old ledger rows, record a summary.
 
@@ -39,3 +46,45 @@ async def scheduled_cleanup(
         queue.set(run.messages)
     if run.callback_messages:
         callbacks.set(run.callback_messages)
+    if run.sweep_pages:
+        pages.set(run.sweep_pages)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=SWEEP_QUEUE_NAME, connection=QUEUE_CONNECTION)
+@bp.queue_output(arg_name="queue", queue_name=QUEUE_NAME, connection=QUEUE_CONNECTION)
+async def admit_sweep_page(msg: func.QueueMessage, queue: func.Out[list[str]]) -> None:
+    """Admit one page of a group sweep; its resets are queued when it returns.
+
+    A page that fails part-way comes back from the queue; its members already admitted are
+    found under the day's ticket and not queued again (a reset admitted but never queued is
+    the next run's re-drive).
+    """
+    try:
+        page = SweepPage.model_validate_json(msg.get_body())
+    except ValidationError:
+        log.error("queue message %s is not a sweep page; it is dropped", msg.id)
+        return
+    settings = get_settings()
+    if not genuine(page, settings):
+        # Not signed by this app, or for a group it no longer sweeps: nobody is admitted.
+        log.error("sweep page %s refused: not a page this app queued for its reset group", msg.id)
+        return
+    ledger = await get_ledger()
+    admission = PageAdmission(ledger, settings, page)
+    counts = await admission.run()
+    now = utc_now()
+    await record_summary(
+        ledger,
+        RunSummary(
+            started_at=now,
+            finished_at=now,
+            reset_group_id=page.group_id,
+            run_id=page.run_id,
+            queued=counts.queued,
+            already_requested=counts.already_requested,
+            refused=counts.refused,
+            deferred=counts.deferred,
+        ),
+    )
+    if admission.messages:
+        queue.set(admission.messages)

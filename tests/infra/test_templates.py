@@ -220,6 +220,8 @@ def test_storage_is_locked_to_identities():
         "${resetQueueName}-callbacks",
         "${resetQueueName}-callbacks-poison",
         "${resetQueueName}-poison",
+        "${resetQueueName}-sweep",
+        "${resetQueueName}-sweep-poison",
         "resetQueueName",
     ]
     tables = resources_of_type(

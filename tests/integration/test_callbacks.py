@@ -343,7 +343,7 @@ async def test_a_callback_lost_on_its_way_is_queued_again_by_the_scheduled_run(
     lost = await queue_host.drain(callback_queue(callbacks_on), lambda message: None)
     assert len(lost.processed) == 1
     callbacks: Out[list[str]] = Out()
-    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks)
+    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks, Out())
     assert not callbacks.is_set  # ended a moment ago: its own message may still be on the way
 
     async with TableClient.from_connection_string(
@@ -357,7 +357,7 @@ async def test_a_callback_lost_on_its_way_is_queued_again_by_the_scheduled_run(
             },
             mode=UpdateMode.MERGE,
         )
-    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks)
+    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks, Out())
     assert [json.loads(m) for m in callbacks.get()] == [{"reset_id": reset_id}]
     for message in callbacks.get():
         await queue_host.send(callback_queue(callbacks_on), message)

@@ -65,6 +65,7 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         "deliver_callback",
         "callback_poisoned",
         "connector_definition",
+        "admit_sweep_page",
     }
     expected = {
         "submit_reset": ("resets", ["POST"]),
@@ -96,6 +97,7 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         ("reset_poisoned", "%RESET_QUEUE_NAME%-poison", callbacks),
         ("deliver_callback", callbacks, None),
         ("callback_poisoned", f"{callbacks}-poison", None),
+        ("admit_sweep_page", "%RESET_QUEUE_NAME%-sweep", "%RESET_QUEUE_NAME%"),
     ):
         bindings = json.loads(found[name].get_function_json())["bindings"]
         trigger = next(b for b in bindings if b["type"] == "queueTrigger")
@@ -112,6 +114,7 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
     assert timer_out == {
         "queue": ("OUT", "%RESET_QUEUE_NAME%"),
         "callbacks": ("OUT", "%RESET_QUEUE_NAME%-callbacks"),
+        "pages": ("OUT", "%RESET_QUEUE_NAME%-sweep"),
     }
 
 

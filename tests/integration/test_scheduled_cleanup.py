@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import azure.functions as func
 import pytest
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
@@ -37,10 +38,19 @@ GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
 
 async def run_cleanup() -> list[ResetMessage]:
-    """One invocation of the timer function; the messages its output binding holds."""
+    """One invocation of the timer function, then one of the page function per page it
+    queued: the reset messages their output bindings hold."""
     queue: Out[list[str]] = Out()
-    await handler("scheduled_cleanup")(TimerStub(), queue, Out())
-    return [ResetMessage.model_validate_json(m) for m in queue.get()] if queue.is_set else []
+    pages: Out[list[str]] = Out()
+    await handler("scheduled_cleanup")(TimerStub(), queue, Out(), pages)
+    messages = list(queue.get()) if queue.is_set else []
+    for n, page in enumerate(pages.get() if pages.is_set else []):
+        admitted: Out[list[str]] = Out()
+        await handler("admit_sweep_page")(
+            func.QueueMessage(body=page.encode(), id=f"page-{n}"), admitted
+        )
+        messages += admitted.get() if admitted.is_set else []
+    return [ResetMessage.model_validate_json(m) for m in messages]
 
 
 async def deliver(host: QueueHost, names: StorageNames, messages: list[ResetMessage]) -> None:
@@ -56,6 +66,17 @@ async def table(azurite: Azurite, app_env: StorageNames) -> AsyncIterator[TableC
         azurite.connection_string, table_name=app_env.table
     ) as client:
         yield client
+
+
+async def run_totals(table: TableClient) -> dict[str, int]:
+    """The newest run's counters, with those of the sweep pages it queued added in."""
+    rows = [
+        dict(r)
+        async for r in table.query_entities("PartitionKey eq @pk", parameters={"pk": RUN_PARTITION})
+    ]
+    run_id = rows[0]["run_id"]
+    ours = [r for r in rows if r["run_id"] == run_id]
+    return {k: sum(r[k] for r in ours) for k in ("swept", "pages", "queued", "refused", "deferred")}
 
 
 async def latest_run(table: TableClient) -> dict[str, Any]:
@@ -131,8 +152,8 @@ async def test_a_group_sweep_resets_members_and_removes_them_with_ref_only(
 
     # The next run finds only the protected member, already refused today, and says so.
     assert await run_cleanup() == []
-    latest = await latest_run(table)
-    assert (latest["swept"], latest["queued"], latest["refused"]) == (1, 0, 1)
+    totals = await run_totals(table)
+    assert (totals["swept"], totals["pages"], totals["queued"], totals["refused"]) == (1, 1, 0, 1)
 
 
 async def test_two_sweeps_at_once_queue_each_member_once(
@@ -426,10 +447,10 @@ async def test_a_group_past_the_hourly_cap_defers_the_rest_without_refusing_anyo
     assert len(messages) == 5
     rows = [e async for e in table.query_entities("Kind eq 'reset'")]
     assert len(rows) == 5
-    latest = await latest_run(table)
+    totals = await run_totals(table)
     # The page's places were reserved before anyone was asked for: the cap stops the sweep
     # without a refused request; the summary (a warning) says how many wait.
-    assert (latest["queued"], latest["refused"], latest["deferred"]) == (5, 0, 25)
+    assert (totals["queued"], totals["refused"], totals["deferred"]) == (5, 0, 25)
 
 
 async def test_a_synchronous_failure_is_not_run_later_behind_the_callers_back(
@@ -455,3 +476,68 @@ async def test_a_reset_whose_limits_were_never_counted_is_given_up_not_run(
     record = await stored(Ledger(table), 1)
     assert record.status is ResetStatus.failed
     assert "never counted" in str(record.last_error)
+
+
+async def timer_pages() -> list[str]:
+    pages: Out[list[str]] = Out()
+    await handler("scheduled_cleanup")(TimerStub(), Out(), Out(), pages)
+    return list(pages.get()) if pages.is_set else []
+
+
+async def admit(page: str) -> list[ResetMessage]:
+    admitted: Out[list[str]] = Out()
+    await handler("admit_sweep_page")(func.QueueMessage(body=page.encode(), id="p"), admitted)
+    return [
+        ResetMessage.model_validate_json(m) for m in (admitted.get() if admitted.is_set else [])
+    ]
+
+
+async def test_a_sweep_cut_short_is_finished_by_the_next_run_and_nobody_is_admitted_twice(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+):
+    members = add_members(tenant, reset_group, 250)
+    pages = await timer_pages()
+    assert len(pages) == 3  # the run admitted nobody itself: 100, 100 and 50 to go
+    assert [r async for r in table.query_entities("Kind eq 'reset'")] == []
+
+    first = await admit(pages[0])
+    again = await admit(pages[0])  # the same page delivered twice
+    assert len(first) == 100 and again == []
+    # The other pages are lost (the run died before they went out, or they went to poison).
+    pages = await timer_pages()
+    assert len(pages) == 2
+    rest = [m for page in pages for m in await admit(page)]
+
+    queued = [m.request.user for m in [*first, *rest]]
+    assert sorted(queued) == sorted(members)  # every member once
+    rows = [e async for e in table.query_entities("Kind eq 'reset'")]
+    assert len(rows) == 250
+    assert await timer_pages() == []  # all requested today: nothing left to queue
+
+
+async def test_a_page_the_app_did_not_sign_admits_nobody(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+    caplog: pytest.LogCaptureFixture,
+):
+    add_members(tenant, reset_group, 3)
+    (page,) = await timer_pages()
+    forged = json.loads(page)
+    victim = tenant.add_user("victim@contoso.example", display_name="Victim")
+    forged["members"][0] = {"id": victim.id, "user_principal_name": "victim@contoso.example"}
+    other_group = {**json.loads(page), "group_id": "0f8fad5b-d9cb-469f-a165-70867728950e"}
+
+    for body in (forged, other_group, {**json.loads(page), "signature": "0" * 64}):
+        assert await admit(json.dumps(body)) == []
+    assert [r async for r in table.query_entities("Kind eq 'reset'")] == []
+    assert (
+        sum("sweep page" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records) == 3
+    )
+    assert len(await admit(page)) == 3  # the genuine page still works

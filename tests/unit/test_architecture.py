@@ -18,7 +18,7 @@ MAX_LINES = 400
 # Top to bottom: a module may import its own layer or any layer below, never one above.
 LAYERS: list[tuple[str, ...]] = [
     ("shared.triggers",),
-    ("shared.cleanup",),
+    ("shared.cleanup", "shared.sweep"),
     ("shared.reset",),
     ("shared.guards", "shared.audit", "shared.signing", "shared.connector"),
     ("shared.ledger", "shared.graph"),
