@@ -151,6 +151,28 @@ class TapPolicy:
     max_lifetime: int = 43200
     usable_once_default: bool = False
     length: int = 8
+    # Who may be issued a pass: "all_users", or group object ids (includeTargets).
+    include_targets: tuple[str, ...] = ("all_users",)
+
+    def to_json(self) -> dict[str, Any]:
+        """The policy as ``authenticationMethodConfigurations/TemporaryAccessPass`` shows it."""
+        return {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/"
+            "authenticationMethodsPolicy/authenticationMethodConfigurations/$entity",
+            "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
+            "id": "TemporaryAccessPass",
+            "state": "enabled" if self.enabled else "disabled",
+            "defaultLifetimeInMinutes": self.default_lifetime,
+            "defaultLength": self.length,
+            "minimumLifetimeInMinutes": self.min_lifetime,
+            "maximumLifetimeInMinutes": self.max_lifetime,
+            "isUsableOnce": self.usable_once_default,
+            "excludeTargets": [],
+            "includeTargets": [
+                {"targetType": "group", "id": target, "isRegistrationRequired": False}
+                for target in self.include_targets
+            ],
+        }
 
 
 def new_tap_value(length: int) -> str:

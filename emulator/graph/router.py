@@ -67,6 +67,8 @@ class GraphService:
             return roles.role_management(self, call, decoded[1:])
         elif head == "identityGovernance":
             return roles.privileged_access(self, call, decoded[1:])
+        elif head == "policies":
+            return _policies(self, call, decoded[1:])
         else:
             segment_not_found(head)
         if collection == "groups":
@@ -77,6 +79,18 @@ class GraphService:
         else:
             handler = users.handler(self, call, rest)
         return handler(users.find_user(self, key, raw_key))
+
+
+def _policies(svc: GraphService, call: GraphCall, rest: list[str]) -> GraphResult:
+    """Only the Temporary Access Pass configuration of the authentication methods policy."""
+    if [r.lower() for r in rest] != [
+        "authenticationmethodspolicy",
+        "authenticationmethodconfigurations",
+        "temporaryaccesspass",
+    ]:
+        segment_not_found("/".join(rest) or "policies")
+    allow(call, "GET")
+    return GraphResult(200, svc.tenant.tap_policy.to_json())
 
 
 def _paren_key(inner: str) -> str:

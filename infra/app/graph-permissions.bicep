@@ -18,6 +18,9 @@ var resetAppRoles = {
   'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c'
   'GroupMember.Read.All': '98830695-27a2-44f7-8c18-0c3ebc9698f6'
   'PrivilegedEligibilitySchedule.Read.AzureADGroup': 'edb419d6-7edc-42a3-9345-509bfdf5d87c'
+  // Read the Temporary Access Pass policy before any change (a pass it would refuse stops the
+  // reset first); the least-privileged permission for that read.
+  'Policy.Read.AuthenticationMethod': '8e3bc81b-d2f3-4b7b-838c-32c88218d2f0'
 }
 var sweepAppRoles = {
   'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'

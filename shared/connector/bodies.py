@@ -181,6 +181,12 @@ def _problem(translator: Translator) -> None:
                 "invalid-request: every field error at once.",
             ),
             "reason": member(text, "Protection", "target-protected: the kind of protection."),
+            "rule": member(
+                text,
+                "Pass policy rule",
+                "tap-not-allowed: tap-policy-disabled, tap-user-not-targeted, tap-lifetime or "
+                "tap-one-time-only.",
+            ),
             "limit": member(
                 text, "Limit", "limit-reached: tenant-hourly-cap, user-cooldown or dry-run-rate."
             ),

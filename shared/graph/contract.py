@@ -154,8 +154,21 @@ class CreatedTemporaryAccessPass:
         return f"CreatedTemporaryAccessPass(id={self.id!r}, value='***')"
 
 
+@dataclass(frozen=True)
+class TapPolicy:
+    """The tenant's Temporary Access Pass policy, as far as issuing a pass depends on it."""
+
+    enabled: bool
+    minimum_lifetime: int
+    maximum_lifetime: int
+    usable_once: bool  # every pass must be one-time use
+    include_group_ids: frozenset[str] | None  # None: all users
+
+
 class Gateway(Protocol):
     """The Graph operations a reset is made of."""
+
+    async def tap_policy(self) -> TapPolicy: ...
 
     async def get_user(self, key: str) -> DirectoryUser: ...
 

@@ -55,6 +55,7 @@ from shared.graph.contract import (
     GroupEligibility,
     GroupRef,
     RoleGrant,
+    TapPolicy,
     UserNotFoundError,
 )
 from shared.graph.mapping import (
@@ -159,6 +160,26 @@ class GraphGateway:
         if not user.get("id"):
             raise GraphError(200, "emptyResponse", "Graph returned no user")
         return directory_user(user, key)
+
+    async def tap_policy(self) -> TapPolicy:
+        """The Temporary Access Pass policy (``Policy.Read.AuthenticationMethod``): read before
+        any change, so a reset Graph would refuse the pass for changes nothing."""
+        builder = (
+            self._client.policies.authentication_methods_policy.authentication_method_configurations
+        ).by_authentication_method_configuration_id("TemporaryAccessPass")
+        policy = await self._read(builder.to_get_request_information())
+        targets = {
+            str(t.get("id") or "").lower()
+            for t in policy.get("includeTargets") or []
+            if t.get("targetType", "group") == "group"
+        }
+        return TapPolicy(
+            enabled=str(policy.get("state") or "").lower() == "enabled",
+            minimum_lifetime=int(policy.get("minimumLifetimeInMinutes") or 10),
+            maximum_lifetime=int(policy.get("maximumLifetimeInMinutes") or 43200),
+            usable_once=bool(policy.get("isUsableOnce")),
+            include_group_ids=None if "all_users" in targets else frozenset(targets),
+        )
 
     async def list_methods(self, user_id: str) -> list[RegisteredMethod]:
         """Every registered method but the password, following paging just in case."""

@@ -35,7 +35,7 @@ from shared.models import (
     StepResult,
     UserRef,
 )
-from shared.reset.plan import Plan, build_plan
+from shared.reset.plan import Plan, build_plan, check_tap_policy, with_disabled_note
 from shared.reset.reads import ResetReads
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class ResetEngine:
                 user_id or request.user,
                 self._policy,
                 reuse_tenant_reads=reuse_tenant_reads,
+                tap_policy=request.temporary_access_pass is not None,
             )
         try:
             return await self._run(request, reset_id, reads, prior, on_progress)
@@ -111,7 +112,13 @@ class ResetEngine:
         started = prior.started_at if prior else self._clock()
         user = await reads.user()
         check_account(user, self._policy)
-        await (await reads.paths()).check(self._graph, self._policy)
+        paths = await reads.paths()
+        await paths.check(self._graph, self._policy)
+        if request.temporary_access_pass is not None and not user.is_guest:
+            # Graph would refuse the pass only after every method is gone: ask the policy first.
+            tap_policy = await reads.tap_policy(self._graph)
+            groups = {g.id for g in paths.member_of}
+            check_tap_policy(request.temporary_access_pass, tap_policy, groups)
         outcome = Outcome(
             id=reset_id,
             status=OutcomeStatus.failed,
@@ -141,10 +148,11 @@ class ResetEngine:
             outcome.status = OutcomeStatus.planned
             outcome.remaining_methods = before
             outcome.remaining_methods_verified = True
-            outcome.finished_at = self._clock()
-            return outcome
-        run = _Run(self._graph, self._clock, plan, outcome, added, on_progress)
-        await run.execute()
+        else:
+            run = _Run(self._graph, self._clock, plan, outcome, added, on_progress)
+            await run.execute()
+        if user.account_enabled is False:  # done as asked, but the user cannot use it yet
+            outcome.detail = with_disabled_note(outcome.detail)
         outcome.finished_at = self._clock()
         return outcome
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.graph.contract import TapPolicy
 from shared.models import (
     PHONE_DELETE_ORDER,
     MethodType,
@@ -46,6 +47,52 @@ DELETE_ORDER: tuple[MethodType, ...] = (
 
 class PlanConflictError(Exception):
     """The request cannot be carried out on this user as asked; nothing has been changed."""
+
+
+class TapNotAllowedError(PlanConflictError):
+    """The tenant's Temporary Access Pass policy would refuse the pass: refused before any
+    deletion, so the user is never left with no method and no pass. ``rule`` names it."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+        self.detail = detail
+
+
+def with_disabled_note(detail: str | None) -> str:
+    """An outcome's detail, saying the account is disabled: a reset of it works, but the user
+    cannot sign in to register again until someone enables it."""
+    note = "the account is disabled: the user cannot sign in to register again until enabled"
+    return f"{detail}; {note}" if detail else note
+
+
+def check_tap_policy(
+    wanted: TemporaryAccessPassRequest, policy: TapPolicy, group_ids: set[str]
+) -> None:
+    """Raise ``TapNotAllowedError`` when Graph would refuse this pass for this user."""
+    if not policy.enabled:
+        raise TapNotAllowedError(
+            "tap-policy-disabled",
+            "the tenant's Temporary Access Pass policy is disabled; enable it (Entra ID > "
+            "Authentication methods) or reset without a pass",
+        )
+    if policy.include_group_ids is not None and not policy.include_group_ids & group_ids:
+        raise TapNotAllowedError(
+            "tap-user-not-targeted",
+            "the Temporary Access Pass policy targets groups this user is not a member of",
+        )
+    lifetime = wanted.lifetime_minutes
+    if not policy.minimum_lifetime <= lifetime <= policy.maximum_lifetime:
+        raise TapNotAllowedError(
+            "tap-lifetime",
+            f"the policy allows passes of {policy.minimum_lifetime}-{policy.maximum_lifetime} "
+            f"minutes, not {lifetime}",
+        )
+    if policy.usable_once and not wanted.usable_once:
+        raise TapNotAllowedError(
+            "tap-one-time-only",
+            'the policy allows one-time passes only: send "usable_once": true',
+        )
 
 
 @dataclass(frozen=True)

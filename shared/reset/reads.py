@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from shared.graph.contract import DirectoryUser, Gateway
+from shared.graph.contract import DirectoryUser, Gateway, TapPolicy
 from shared.guards import Paths, TargetPolicy, read_paths
 from shared.models import RegisteredMethod
 
@@ -34,8 +34,11 @@ class ResetReads:
         policy: TargetPolicy,
         *,
         reuse_tenant_reads: bool = False,
+        tap_policy: bool = False,
     ) -> None:
         self._user = asyncio.ensure_future(gateway.get_user(key))
+        # A pass is judged by the tenant's policy before anything changes; read beside the rest.
+        self._tap_policy = asyncio.ensure_future(gateway.tap_policy()) if tap_policy else None
         known_id = key.lower() if _OBJECT_ID.match(key) else None
 
         async def user_id() -> str:
@@ -60,10 +63,18 @@ class ResetReads:
     async def methods(self) -> list[RegisteredMethod]:
         return await asyncio.shield(self._methods)
 
+    async def tap_policy(self, gateway: Gateway) -> TapPolicy:
+        """The tenant's pass policy: the read started with the others, or one now."""
+        if self._tap_policy is None:
+            self._tap_policy = asyncio.ensure_future(gateway.tap_policy())
+        return await asyncio.shield(self._tap_policy)
+
     async def close(self) -> None:
         """Stop what is still running and collect what failed (a refused request, or one the
         engine stopped early, leaves reads nobody will look at)."""
-        tasks = (self._user, self._paths, self._methods)
+        tasks = tuple(
+            t for t in (self._user, self._paths, self._methods, self._tap_policy) if t is not None
+        )
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -114,7 +114,13 @@ async def submit(
     gateway = await get_gateway()
     policy = TargetPolicy.from_settings(settings)
     # A reset run here starts all its reads now; they go on while the ledger is written.
-    reads = ResetReads(gateway, request.user, policy) if request.mode == "sync" else None
+    reads = (
+        ResetReads(
+            gateway, request.user, policy, tap_policy=request.temporary_access_pass is not None
+        )
+        if request.mode == "sync"
+        else None
+    )
     try:
         return await _admit_and_run(
             request, reset_id, caller, idempotency_key, settings, _Reading(gateway, policy, reads)

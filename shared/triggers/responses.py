@@ -19,7 +19,7 @@ from shared.ledger import IdempotencyConflictError, LedgerRecord, LimitReachedEr
 from shared.models import Outcome, OutcomeStatus
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem
 from shared.reset.callbacks import CallbackNotAllowedError
-from shared.reset.plan import PlanConflictError
+from shared.reset.plan import PlanConflictError, TapNotAllowedError
 from shared.reset.status import status_view
 from shared.reset.submission import DryRunLimitError
 from shared.settings import get_settings
@@ -110,6 +110,14 @@ def refusal_problem(exc: Exception) -> Problem | None:
             "The callback cannot be accepted",
             exc.detail,
             extensions={"errors": [{"pointer": "#/callback_url", "detail": exc.detail}]},
+        )
+    if isinstance(exc, TapNotAllowedError):
+        return Problem(
+            409,
+            "tap-not-allowed",
+            "The Temporary Access Pass policy would refuse this pass",
+            f"Nothing was changed: {exc.detail}.",
+            extensions={"rule": exc.rule},
         )
     if isinstance(exc, PlanConflictError):
         return Problem(409, "reset-conflict", "The reset cannot be done as asked", str(exc))

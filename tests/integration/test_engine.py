@@ -20,7 +20,7 @@ from shared.models import (
     StepResult,
 )
 from shared.reset.engine import ResetEngine
-from shared.reset.plan import PlanConflictError
+from shared.reset.plan import PlanConflictError, TapNotAllowedError
 from shared.settings import Settings
 
 ADELE = "adele.vance@contoso.example"
@@ -387,17 +387,31 @@ async def test_revoke_answered_with_204_is_success(
     assert outcome.sessions_revoked_at is not None
 
 
-async def test_refused_temporary_access_pass_fails_the_reset(
+async def test_a_pass_the_policy_refuses_stops_the_reset_before_any_change(
     tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
 ):
     tenant.tap_policy.enabled = False
+    with pytest.raises(TapNotAllowedError) as refused:
+        await ResetEngine(gateway).run(request(ALEX, temporary_access_pass={}), "r1")
+
+    assert refused.value.rule == "tap-policy-disabled"
+    assert graph_emulator.writes() == []  # the user keeps every method
+
+
+async def test_a_pass_graph_refuses_anyway_fails_the_reset(
+    tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
+):
+    """The policy read is the first line; Graph's own refusal (a policy changed a moment ago)
+    still ends the reset failed, saying what was done."""
+    graph_emulator.faults.add(
+        Fault(method="POST", path="/temporaryAccessPassMethods$", status=400, retry_after=None)
+    )
     outcome = await ResetEngine(gateway).run(request(ALEX, temporary_access_pass={}), "r1")
 
     assert outcome.status is OutcomeStatus.failed
     tap_step = outcome.steps[-1]
     assert tap_step.action is StepAction.create_temporary_access_pass
     assert tap_step.result is StepResult.failed
-    assert tap_step.error is not None and "UserCredentialPolicy" in tap_step.error.message
     assert outcome.temporary_access_pass is None
     assert "create_temporary_access_pass" in (outcome.detail or "")
 
