@@ -52,6 +52,15 @@ param redriveMaxAttempts int = 3
 @description('Days a ledger row is kept.')
 param retentionDays int = 90
 
+@description('Storage replication (azd: STORAGE_SKU). Standard_LRS works in every Flex Consumption region; Standard_ZRS survives a zone outage where the region has zones; GRS/GZRS add a geo copy.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param storageSku string = 'Standard_LRS'
+
 @description('Hosts completion callbacks may go to (azd: CALLBACK_ALLOWED_HOSTS), e.g. yourco.service-now.com,api-private.atlassian.com; empty: no callbacks.')
 param callbackAllowedHosts string = ''
 
@@ -110,6 +119,7 @@ module storage 'app/storage.bicep' = {
     deploymentContainerName: 'app-package-${resourceToken}'
     resetQueueName: 'mfa-resets'
     ledgerTableName: 'MfaResets'
+    skuName: storageSku
   }
 }
 

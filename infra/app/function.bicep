@@ -117,6 +117,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'AzureWebJobsStorage__queueServiceUri'
           value: storage.properties.primaryEndpoints.queue
         }
+        // The host writes diagnostic events to tables; without it the logs carry warnings.
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: storage.properties.primaryEndpoints.table
+        }
         // The connection of the reset queue bindings and the ledger, identity-based.
         {
           name: 'RESET_STORAGE__credential'

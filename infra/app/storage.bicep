@@ -7,13 +7,19 @@ param deploymentContainerName string
 param resetQueueName string
 param ledgerTableName string
 
-@description('Replication; zone-redundant by default, where the region offers it.')
-param skuName string = 'Standard_ZRS'
+@description('Replication (azd: STORAGE_SKU): Standard_LRS works in every Flex Consumption region; Standard_ZRS where the region has availability zones.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param skuName string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: the Flex Consumption app reaches storage over its public endpoint without VNet integration; access is by Entra ID identity only (shared keys off)
   // checkov:skip=CKV_AZURE_43: the name is derived from a unique token, checked by Azure at deployment
-  // checkov:skip=CKV_AZURE_206: zone-redundant by default; geo-replication adds little, as messages and leases are short-lived and the audit trail is in Application Insights (pass skuName Standard_GZRS to have it)
+  // checkov:skip=CKV_AZURE_206: the replication is the operator's choice (STORAGE_SKU, see the README): locally redundant by default so azd up works in every Flex Consumption region, zone- or geo-redundant where wanted; messages and leases are short-lived and the audit trail is in Application Insights
   name: name
   location: location
   tags: tags

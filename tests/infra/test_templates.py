@@ -138,7 +138,8 @@ def test_every_connection_is_identity_based():
     settings = app_settings(template("app/function.bicep"))
     for prefix, services in (
         (STORAGE_CONNECTION, {"queueServiceUri", "tableServiceUri"}),
-        ("AzureWebJobsStorage", {"queueServiceUri", "blobServiceUri"}),
+        # Blob and queue for the host itself, table for its diagnostic events.
+        ("AzureWebJobsStorage", {"queueServiceUri", "blobServiceUri", "tableServiceUri"}),
     ):
         assert prefix not in settings  # no connection string
         assert settings[f"{prefix}__credential"] == "managedidentity"
@@ -356,3 +357,25 @@ def test_the_deployment_package_leaves_out_what_is_not_the_app():
         assert path in ignored, path
     for kept in ("shared/", "function_app.py", "host.json", "requirements.txt"):
         assert kept not in ignored
+
+
+def test_the_storage_replication_flows_from_azd_to_the_storage_account():
+    """STORAGE_SKU -> main.parameters.json -> main.bicep -> the storage module -> the account,
+    with a default that deploys in every Flex Consumption region (not all have zones)."""
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert mapped["storageSku"]["value"] == "${STORAGE_SKU=Standard_LRS}"
+    main = template("main.bicep")
+    assert main["parameters"]["storageSku"]["default"] == "Standard_LRS"
+    storage_module = json.dumps(main["modules"]["storage"])
+    assert "skuName" in storage_module and "storageSku" in storage_module
+    storage = template("app/storage.bicep")
+    assert storage["parameters"]["skuName"].get("default") is None  # always passed in
+    (account,) = resources_of_type(storage, "Microsoft.Storage/storageAccounts").values()
+    assert json.dumps(body(account)["sku"]["name"]) == json.dumps("skuName")
+
+
+def test_azd_is_recent_enough_for_funcignore_and_the_graph_extension():
+    import yaml
+
+    project = yaml.safe_load((REPO_ROOT / "azure.yaml").read_text())
+    assert project["requiredVersions"]["azd"] == ">= 1.18.0"
