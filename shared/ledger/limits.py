@@ -73,13 +73,13 @@ class LimitCounting(LedgerStore):
             minutes = window_minutes(tenant.get("Minutes"), now)
             times = window_times(user.get("Times"), now)
             if not limits.hour_reserved and sum(minutes.values()) >= limits.per_hour:
-                limit, cap = "tenant-hourly-cap", limits.per_hour
+                limit = "tenant-hourly-cap"
                 detail = f"{limits.per_hour} resets per rolling hour reached for the tenant"
                 frees_at = minute_frees_at(minutes, limits.per_hour)
             elif len(times) >= limits.per_user_per_day:
-                limit, cap = "user-cooldown", limits.per_user_per_day
+                limit = "user-cooldown"
                 detail = f"{limits.per_user_per_day} resets of this user per 24 hours reached"
-                frees_at = times[len(times) - cap] + DAY
+                frees_at = times[len(times) - limits.per_user_per_day] + DAY
             else:
                 slot = f"{now:%Y%m%d%H%M}"
                 minutes[slot] = minutes.get(slot, 0) + 1

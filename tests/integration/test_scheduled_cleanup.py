@@ -23,7 +23,7 @@ from emulator import Fault, GraphEmulator, Tenant
 from emulator.azurite import Azurite
 from shared.cleanup import CleanupRun
 from shared.graph.client import get_gateway
-from shared.ledger import PARTITION, RUN_PARTITION, Ledger, LedgerRecord, ResetStatus
+from shared.ledger import PARTITION, RUN_PARTITION, Ledger, LedgerRecord, ResetStatus, get_ledger
 from shared.models import ResetMessage, ResetRequest
 from shared.settings import get_settings
 from shared.signing import sign_work_item
@@ -541,3 +541,21 @@ async def test_a_page_the_app_did_not_sign_admits_nobody(
         sum("sweep page" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records) == 3
     )
     assert len(await admit(page)) == 3  # the genuine page still works
+
+
+async def test_a_page_delivered_twice_gives_back_the_places_it_did_not_use(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    settings(monkeypatch, RESETS_PER_HOUR="10")
+    add_members(tenant, reset_group, 4)
+    (page,) = await timer_pages()
+    assert len(await admit(page)) == 4
+    assert await admit(page) == []  # the second delivery finds all four admitted
+
+    # Its four reserved places went back: six are left of the ten, not two.
+    ledger = await get_ledger()
+    assert await ledger.reserve_hour(10, cap=10) == 6
