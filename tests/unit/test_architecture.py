@@ -22,7 +22,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("shared.reset",),
     ("shared.guards", "shared.audit", "shared.signing", "shared.connector"),
     ("shared.ledger", "shared.graph"),
-    ("shared.problems", "shared.identity", "shared.clock", "shared.settings", "shared.models"),
+    (
+        "shared.problems",
+        "shared.identity",
+        "shared.clock",
+        "shared.settings",
+        "shared.models",
+        "shared.keyring",
+    ),
 ]
 
 

@@ -1,17 +1,13 @@
-"""Typed app settings: the one place that reads the environment.
+"""The app's settings as one validated, immutable object, with their defaults and limits.
 
-App settings arrive as environment variables (Azure app settings, or ``local.settings.json``
-under ``func start``). Reading them in one place gives one list to keep in step with the Bicep
-templates and the README's configuration table, and one place where a bad value fails loudly at
-start-up instead of half-way through a reset.
+Reading them in one place gives one place where a bad value fails loudly at start-up instead of
+half-way through a reset.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -24,62 +20,20 @@ from pydantic import (
     field_validator,
 )
 
+from shared.keyring import Keyring
 from shared.models.callback import (
     check_host_patterns,
     check_webhook_secret,
     unresolved_key_vault_reference,
 )
+from shared.settings.environment import (
+    DEFAULT_GRAPH_BASE_URL,
+    SettingsError,
+    environment_values,
+    settings_error,
+)
 
-DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
-# The connection the queue bindings and the ledger share: a connection string (Azurite, or an
-# account key) in RESET_STORAGE, or identity-based settings RESET_STORAGE__queueServiceUri,
-# RESET_STORAGE__tableServiceUri, RESET_STORAGE__credential and RESET_STORAGE__clientId.
-STORAGE_CONNECTION = "RESET_STORAGE"
-
-# Environment variable -> field name. Kept explicit so tests can compare it with the templates.
-ENVIRONMENT_NAMES: dict[str, str] = {
-    "GRAPH_BASE_URL": "graph_base_url",
-    "AZURE_CLIENT_ID": "managed_identity_client_id",
-    "GRAPH_TIMEOUT_SECONDS": "graph_timeout_seconds",
-    "GRAPH_MAX_RETRIES": "graph_max_retries",
-    "GRAPH_RETRY_DELAY_SECONDS": "graph_retry_delay_seconds",
-    "RESET_QUEUE_NAME": "reset_queue_name",
-    "LEDGER_TABLE_NAME": "ledger_table_name",
-    STORAGE_CONNECTION: "storage_connection_string",
-    f"{STORAGE_CONNECTION}__tableServiceUri": "storage_table_service_uri",
-    f"{STORAGE_CONNECTION}__clientId": "storage_client_id",
-    "LEASE_SECONDS": "lease_seconds",
-    "STATUS_RETRY_AFTER_SECONDS": "status_retry_after_seconds",
-    "DENIED_USERS": "denied_users",
-    "PROTECTED_GROUP_IDS": "protected_group_ids",
-    "ALLOWED_ROLE_TEMPLATE_IDS": "allowed_role_template_ids",
-    "WEBSITE_AUTH_ENABLED": "easy_auth_enabled",
-    "REQUIRE_CALLER_ROLES": "require_caller_roles",
-    "CALLER_EXECUTE_ROLE": "caller_execute_role",
-    "CALLER_PREVIEW_ROLE": "caller_preview_role",
-    "CALLER_TENANT_ID": "caller_tenant_id",
-    "CALLER_AUDIENCES": "caller_audiences",
-    "CALLER_AUTHORITY": "caller_authority",
-    "RESETS_PER_HOUR": "resets_per_hour",
-    "RESETS_PER_USER_PER_DAY": "resets_per_user_per_day",
-    "DRY_RUNS_PER_CALLER_PER_HOUR": "dry_runs_per_caller_per_hour",
-    "CLEANUP_SCHEDULE": "cleanup_schedule",
-    "RESET_GROUP_ID": "reset_group_id",
-    "REDRIVE_MAX_ATTEMPTS": "redrive_max_attempts",
-    "RETENTION_DAYS": "retention_days",
-    "WORK_ITEM_SIGNING_KEY": "work_item_signing_key",
-    "WORK_ITEM_SIGNING_KEY_PREVIOUS": "work_item_signing_key_previous",
-    "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
-    "CALLBACK_ALLOWED_HOSTS": "callback_allowed_hosts",
-    "CALLBACK_ALLOW_LOOPBACK_HTTP": "callback_allow_loopback_http",
-}
-
-
-class SettingsError(RuntimeError):
-    """A setting has a value the app cannot run with."""
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 
 
 class Settings(BaseModel):
@@ -344,11 +298,31 @@ class Settings(BaseModel):
 
     def signing_keys(self) -> tuple[SecretStr, ...]:
         """The key that signs (first) and every key that verifies; fails when none is set, so
-        no reset is ever admitted or run unsigned."""
+        no reset is ever admitted or run unsigned.
+
+        App Service leaves a Key Vault reference it could not resolve (the vault's role
+        assignment still propagating, a deleted secret) in the setting as its literal text,
+        which is long enough to pass for a key and derivable from resource names: that is no
+        key, and nothing is signed or verified with it.
+        """
+        named = (
+            ("WORK_ITEM_SIGNING_KEY", self.work_item_signing_key),
+            ("WORK_ITEM_SIGNING_KEY_PREVIOUS", self.work_item_signing_key_previous),
+        )
+        for name, key in named:
+            if key is not None and unresolved_key_vault_reference(key.get_secret_value()):
+                raise SettingsError(
+                    f"{name} is a Key Vault reference App Service could not resolve: check "
+                    "the app's access to the vault and that the secret exists"
+                )
         if self.work_item_signing_key is None:
             raise SettingsError("WORK_ITEM_SIGNING_KEY is not set")
         previous = self.work_item_signing_key_previous
         return (self.work_item_signing_key, *((previous,) if previous else ()))
+
+    def keyring(self) -> Keyring:
+        """The signing keys as a keyring (raises ``SettingsError`` like ``signing_keys``)."""
+        return Keyring(self.signing_keys())
 
     def caller_token_issuers(self) -> tuple[str, ...]:
         """Issuers of the tenant's v2.0 and v1.0 access tokens."""
@@ -378,22 +352,7 @@ class Settings(BaseModel):
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values = {
-            field: env[name] for name, field in ENVIRONMENT_NAMES.items() if env.get(name, "") != ""
-        }
         try:
-            return cls.model_validate(values)
+            return cls.model_validate(environment_values(environ))
         except ValidationError as exc:
-            field_to_env = {field: name for name, field in ENVIRONMENT_NAMES.items()}
-            problems = "; ".join(
-                f"{field_to_env.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise SettingsError(f"invalid app settings: {problems}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Settings of this worker process, read once."""
-    return Settings.from_environ()
+            raise settings_error(exc) from None
