@@ -23,11 +23,14 @@ import uuid
 from dataclasses import dataclass
 
 from azure.data.tables.aio import TableClient
+from pydantic import SecretStr
 
 from benchmarks.reset_speed import environment
 from emulator import GraphEmulator, Tenant
 from emulator.azurite import Azurite
+from shared.keyring import Keyring
 from shared.ledger import Ledger, Limits
+from shared.ledger.seal import RowSeal
 from shared.models import ResetRequest
 
 LIMITS = Limits(per_hour=10_000, per_user_per_day=2)
@@ -50,7 +53,9 @@ async def admission_costs(
     """Milliseconds per admission (median of ``sample``) with each mark already admitted."""
     table_name = "Bench" + uuid.uuid4().hex[:12]
     table = TableClient.from_connection_string(storage.connection_string, table_name=table_name)
-    ledger = Ledger(table)
+    # The ledger seals every row it writes; any key will do for measuring.
+    keyring = Keyring([SecretStr("bench-signing-key-" + "0" * 32)])
+    ledger = Ledger(table, seal=RowSeal(lambda: keyring))
     await ledger.ensure_table()
     costs: list[AdmissionCost] = []
     admitted = 0
@@ -90,9 +95,10 @@ class SweepCost:
 async def sweep_cost(storage: Azurite, members: int = 5000) -> SweepCost:
     """One scheduled run's group sweep over ``members`` users: list, then accept each."""
     from shared.cleanup import CleanupRun
+    from shared.clock import utc_now
     from shared.graph.client import GraphProvider
     from shared.settings import Settings
-    from shared.sweep import PageAdmission, SweepPage, genuine
+    from shared.sweep import PageAdmission, SweepPage, refusal
 
     tenant = Tenant()
     group = tenant.add_group("MFA reset pending")
@@ -115,7 +121,7 @@ async def sweep_cost(storage: Azurite, members: int = 5000) -> SweepCost:
             table = TableClient.from_connection_string(
                 storage.connection_string, table_name=table_name
             )
-            ledger = Ledger(table)
+            ledger = Ledger(table, seal=RowSeal(settings.keyring))
             await ledger.ensure_table()
             try:
                 run = CleanupRun(ledger, provider.gateway, settings)
@@ -126,8 +132,9 @@ async def sweep_cost(storage: Azurite, members: int = 5000) -> SweepCost:
                 for message in run.sweep_pages:
                     page_started = time.perf_counter()
                     page = SweepPage.model_validate_json(message)
-                    assert genuine(page, settings)
-                    queued += (await PageAdmission(ledger, settings, page).run()).queued
+                    assert refusal(page, settings, utc_now()) is None
+                    gateway = await provider.gateway()
+                    queued += (await PageAdmission(ledger, settings, page, gateway).run()).queued
                     page_seconds.append(time.perf_counter() - page_started)
                 seconds = time.perf_counter() - started
             finally:

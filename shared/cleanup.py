@@ -41,7 +41,7 @@ from shared.ledger import (
 )
 from shared.reset.runner import leave_reset_group
 from shared.settings import Settings
-from shared.signing import work_item
+from shared.signing import WORK_ITEM_LIFETIME, work_item
 from shared.sweep import page_messages
 
 if TYPE_CHECKING:
@@ -73,8 +73,11 @@ class RunSummary:
     already_requested: int = 0  # members whose reset of the day exists already
     refused: int = 0  # members refused: a limit now, or a protection by the worker
     deferred: int = 0  # members not requested because the tenant's hourly cap was reached
+    left_group: int = 0  # members listed by the run but no longer in the group at admission
     removed_from_group: int = 0  # removals this run finished for resets that succeeded
     redriven: int = 0  # stuck or retryably failed resets queued again
+    redrive_deferred: int = 0  # re-drives left for a later run: the hourly cap was reached
+    tampered: int = 0  # rows whose state the app did not write: reported, never re-queued
     gave_up: int = 0  # resets left failed: past the re-drive limit, or not re-drivable
     purged: int = 0  # ledger rows deleted by retention
     callbacks_requeued: int = 0  # ended resets whose callback was never delivered nor given up
@@ -137,7 +140,7 @@ class CleanupRun:
             return
         gateway = await self._gateway()
         for record in records:
-            if record.outcome is None:
+            if record.outcome is None or not self._trusted(record):
                 continue
             result = await leave_reset_group(gateway, group_id, record.outcome)
             if result != "failed" and await self._ledger.set_group_removal(
@@ -161,17 +164,30 @@ class CleanupRun:
         # listing) lags behind: never a second reset for that.
         self.summary.already_requested += len(members) - len(due)
         ticket = f"sweep-{self.summary.started_at:%Y-%m-%d}"
-        self.sweep_pages = page_messages(self._settings, self.run_id, group_id, ticket, due)
+        self.sweep_pages = page_messages(
+            self._settings, self.run_id, group_id, ticket, due, self.summary.started_at
+        )
         self.summary.pages = len(self.sweep_pages)
 
     async def _redrive(self) -> None:
+        """Queue again what the app itself left re-drivable, under the same rules as an
+        admission: a row whose state the app did not write is reported and left alone, a
+        reset older than a work item may live is given up, and each re-drive takes a place
+        under the tenant's hourly cap (past it, the reset waits for a later run)."""
         stale_after = timedelta(seconds=self._settings.lease_seconds)
         for record in await self._ledger.redrive_candidates(stale_after):
+            if not self._trusted(record):
+                continue
             if not record.admitted:
                 await self._give_up(
                     record,
                     "its limits were never counted (the instance stopped in between), so it "
                     "was never run: submit it again",
+                )
+                continue
+            if self._clock() - record.accepted_at > WORK_ITEM_LIFETIME:
+                await self._give_up(
+                    record, "expired: admitted longer ago than a reset may wait; submit it again"
                 )
                 continue
             request = record.stored_request()
@@ -193,17 +209,36 @@ class CleanupRun:
                     record, f"stopped after {record.redrives} re-drive(s) by scheduled runs"
                 )
                 continue
-            if await self._ledger.mark_redriven(record):
-                self.messages.append(work_item(record, request))
-                self.summary.redriven += 1
-                log.warning(
-                    "reset %s re-driven (%d of %d) from %s",
-                    record.id,
-                    record.redrives,
-                    self._settings.redrive_max_attempts,
-                    record.status,
-                    extra={"reset_id": record.id, "redrives": record.redrives},
-                )
+            if not await self._ledger.reserve_hour(1, self._settings.resets_per_hour):
+                self.summary.redrive_deferred += 1
+                continue
+            if not await self._ledger.mark_redriven(record):
+                await self._ledger.release_hour(1)
+                continue
+            self.messages.append(work_item(record, request))
+            self.summary.redriven += 1
+            log.warning(
+                "reset %s re-driven (%d of %d) from %s",
+                record.id,
+                record.redrives,
+                self._settings.redrive_max_attempts,
+                record.status,
+                extra={"reset_id": record.id, "redrives": record.redrives},
+            )
+
+    def _trusted(self, record: LedgerRecord) -> bool:
+        """Whether the app wrote this row's state; if not, say so loudly and leave it."""
+        if self._ledger.genuine(record):
+            return True
+        self.summary.tampered += 1
+        audit.emit_record(
+            AuditEvent.refused,
+            record,
+            detail="forged-work-item: the scheduled run left this reset alone: its ledger row's "
+            "state was not written by this app (the seal does not verify)",
+            level=logging.ERROR,
+        )
+        return False
 
     async def _requeue_callbacks(self) -> None:
         """Callbacks of resets that ended over an hour ago and are still pending: their

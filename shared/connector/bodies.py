@@ -16,6 +16,7 @@ from shared.ledger import ResetStatus
 from shared.models import (
     CallbackEvent,
     CallbackView,
+    CallerView,
     MethodType,
     Outcome,
     OutcomeStatus,
@@ -52,6 +53,11 @@ SUMMARIES = {
     "CallbackView.state": "Callback state",
     "CallbackView.attempts": "Callback attempts",
     "CallbackView.last_status": "Callback last HTTP status",
+    "CallerView.authenticated_by": "Caller authenticated by",
+    "CallerView.app_id": "Caller application ID",
+    "CallerView.name": "Caller application name",
+    "CallerView.user_id": "Caller signed-in user ID",
+    "CallerView.user_name": "Caller signed-in user name",
 }
 # The request's fields a flow maker must see; the others are under "Show advanced options".
 IMPORTANT = ("user", "ticket_id", "requested_by")
@@ -119,14 +125,16 @@ def _views(translator: Translator) -> None:
         "x-ms-summary": "Accepted at",
     }
     properties["callback"] = translator.reference(CallbackView.__name__)
+    properties["caller"] = translator.reference(CallerView.__name__)
     view_required = ["id", "ticket_id", "status", "steps"]
     translator.definitions["StatusView"] = {
         "type": "object",
         "description": "A reset: its outcome so far under its status. A synchronous reset and a "
         "dry run answer with the outcome alone; status reads (GET /api/resets/{reset_id}, a "
         "replayed submission, the end of an asynchronous reset) add attempts, accepted_at, "
-        "finished_at and, when the request named a callback_url, callback (its host and "
-        "delivery state).",
+        "finished_at, caller (who the app verified asked: the client application, and for a "
+        "delegated token the signed-in user) and, when the request named a callback_url, "
+        "callback (its host and delivery state).",
         "properties": properties,
         "required": view_required,
     }
@@ -220,7 +228,7 @@ def translate_bodies() -> dict[str, JsonSchema]:
         summaries=SUMMARIES, overrides={"ResetRequest.remove_methods": _remove_methods}
     )
     translator.model(ResetRequest.__name__, ResetRequest.model_json_schema(mode="validation"))
-    for model in (Outcome, CallbackView):
+    for model in (Outcome, CallbackView, CallerView):
         translator.model(model.__name__, model.model_json_schema(mode="serialization"))
     request = translator.definitions[ResetRequest.__name__]
     for name, prop in request["properties"].items():

@@ -40,15 +40,25 @@ class CallerRejectedError(Exception):
 @dataclass(frozen=True)
 class Caller:
     """Who is calling: a function-key holder, or an Entra application whose access token the
-    app verified (its app roles come from the token)."""
+    app verified (its app roles come from the token). A delegated token (a Power Automate
+    connection signed in as a service account) also names the signed-in user: the application
+    alone does not say which person's connection asked."""
 
     authenticated_by: str
     app_id: str | None = None
     name: str | None = None
     roles: frozenset[str] = frozenset()
+    user_id: str | None = None
+    user_name: str | None = None
 
     def to_audit(self) -> dict[str, Any]:
-        return {"authenticated_by": self.authenticated_by, "app_id": self.app_id, "name": self.name}
+        return {
+            "authenticated_by": self.authenticated_by,
+            "app_id": self.app_id,
+            "name": self.name,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
+        }
 
 
 FUNCTION_KEY_CALLER = Caller("function-key")
@@ -129,11 +139,17 @@ async def identify_caller(headers: Mapping[str, str], settings: Settings) -> Cal
         raise CallerRejectedError(401, "no Entra ID access token (Authorization: Bearer)")
     claims = await _verified_claims(token.strip(), settings)
     roles = claims.get("roles") or []
+    # A delegated token carries scopes (``scp``); its ``oid`` is the signed-in user's. In an
+    # application token ``oid`` is the client's service principal, which ``azp`` already names.
+    delegated = bool(claims.get("scp"))
+    user_name = claims.get("upn") or claims.get("preferred_username") or claims.get("unique_name")
     return Caller(
         authenticated_by=TOKEN_CALLER,
         app_id=str(claims.get("azp") or claims.get("appid") or "") or None,
         name=str(claims.get("app_displayname") or "") or None,
         roles=frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset(),
+        user_id=(str(claims.get("oid") or "") or None) if delegated else None,
+        user_name=(str(user_name or "")[:256] or None) if delegated else None,
     )
 
 

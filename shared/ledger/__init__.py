@@ -33,8 +33,8 @@ from shared.ledger.records import (
     LimitReachedError,
     Limits,
     ResetStatus,
+    TamperedRowError,
     idempotency_scope,
-    request_fingerprint,
 )
 
 if TYPE_CHECKING:
@@ -64,9 +64,9 @@ __all__ = [
     "LimitReachedError",
     "Limits",
     "ResetStatus",
+    "TamperedRowError",
     "close_ledger",
     "get_ledger",
     "idempotency_scope",
-    "request_fingerprint",
     "table_client",
 ]

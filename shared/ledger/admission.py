@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -32,9 +32,10 @@ from shared.ledger.records import (
     LedgerRecord,
     Limits,
     ResetStatus,
+    caller_columns,
     idempotency_scope,
-    request_fingerprint,
 )
+from shared.ledger.seal import sealed_state
 from shared.models import CallbackState, ResetRequest, callback_host
 
 
@@ -58,13 +59,15 @@ class Admission(LimitCounting):
         sweep_group_id: str | None = None,
         signature: str | None = None,
         user: tuple[str, str] | None = None,
+        accepted_at: datetime | None = None,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
 
-        ``signature`` is the app's signature of the request (``shared.signing``); the queue
-        worker runs only messages that carry it for the request they carry. ``user`` is the
-        target's object id and UPN, resolved at admission, so the per-user limit counts the
-        user however a request names them.
+        ``signature`` is the app's signature of the work item (``shared.signing``), made over
+        the request, ``user``, ``accepted_at`` and ``caller`` as recorded here; the queue worker
+        runs only messages that carry it and match the row. ``user`` is the target's object id
+        and UPN, resolved at admission, so the per-user limit counts the user however a request
+        names them.
 
         With ``claim_for`` the row is created already ``running`` under that owner's lease (a
         synchronous request runs in the invocation that accepted it). With ``limits`` the row is
@@ -73,8 +76,8 @@ class Admission(LimitCounting):
         row whose count never finished (the instance died in between) is counted by the next
         submission of the same request, and is never run.
         """
-        now = self._clock()
-        fingerprint = request_fingerprint(request)
+        now = accepted_at or self._clock()
+        fingerprint = self._seal.fingerprint(request)
         entity: dict[str, Any] = {
             "PartitionKey": PARTITION,
             "RowKey": reset_id,
@@ -103,11 +106,7 @@ class Admission(LimitCounting):
                 CallbackAttempts=0,
             )
         if caller is not None:
-            entity.update(
-                CallerAuth=caller.get("authenticated_by"),
-                CallerAppId=caller.get("app_id"),
-                CallerName=caller.get("name"),
-            )
+            entity.update(caller_columns(caller))
         if claim_for is not None:
             entity.update(
                 Status=str(ResetStatus.running),
@@ -116,6 +115,7 @@ class Admission(LimitCounting):
                 LeaseOwner=claim_for,
                 LeaseExpiresAt=now + timedelta(seconds=lease_seconds),
             )
+        entity["StateMac"] = self._sealed(reset_id, sealed_state(entity))
         caller_app_id = caller.get("app_id") if caller else None
         index_key = index_row_key(idempotency_scope(request, idempotency_key, caller_app_id))
         index = {
@@ -129,7 +129,7 @@ class Admission(LimitCounting):
             try:
                 await self._table.submit_transaction([("create", entity), ("create", index)])
             except (TableTransactionError, ResourceExistsError):
-                existing = await self._existing(index_key, fingerprint)
+                existing = await self._existing(index_key, request)
                 if existing is None:
                     continue  # the entry went away meanwhile (a refusal, retention): again
                 if (
@@ -171,14 +171,14 @@ class Admission(LimitCounting):
             return fresh if fresh is not None else record
         return record
 
-    async def _existing(self, index_key: str, fingerprint: str) -> LedgerRecord | None:
+    async def _existing(self, index_key: str, request: ResetRequest) -> LedgerRecord | None:
         """The reset an idempotency entry points to; None when there is no entry, or only one
         whose reset is gone (retention stopped half-way), which is then removed."""
         try:
             index = await self._table.get_entity(PARTITION, index_key)
         except ResourceNotFoundError:
             return None
-        if index.get("Fingerprint") != fingerprint:
+        if index.get("Fingerprint") not in self._seal.fingerprints(request):
             raise IdempotencyConflictError(
                 "this idempotency key (or ticket and user) was used for a different request"
             )

@@ -59,8 +59,7 @@ class LimitCounting(LedgerStore):
         admitting at once cannot both pass: the second transaction finds a row changed, reads
         again and counts the first.
         """
-        user_key = (record.user_id or record.target).lower()
-        user_row = f"user-{hashlib.sha256(user_key.encode()).hexdigest()[:32]}"
+        user_row = _user_row(record)
         now = record.accepted_at
         for _ in range(_MAX_RESERVE_TRIES):
             tenant: Any
@@ -205,12 +204,64 @@ class LimitCounting(LedgerStore):
             return delta
         raise ResourceModifiedError("the limits kept changing: reservation not decided")
 
+    async def give_back(self, record: LedgerRecord, *, hour: bool = True) -> None:
+        """Return the places a reset took under both limits: it was refused (a protected
+        account), so it reset nobody and must not hold up the next legitimate reset. The
+        refusal stays in the ledger and the audit trail (and the alert sees it).
+
+        ``hour``: also the tenant's hourly place (a sweep's member took one of its page's).
+        Both rows in one conditional transaction, like an admission.
+        """
+        user_row = _user_row(record)
+        at = record.accepted_at
+        slot = f"{at:%Y%m%d%H%M}"
+        for _ in range(_MAX_RESERVE_TRIES):
+            tenant, user = await asyncio.gather(self._limiter(TENANT_ROW), self._limiter(user_row))
+            now = self._clock()
+            operations = []
+            minutes = window_minutes(tenant.get("Minutes"), now)
+            if hour and minutes:
+                # Its own minute if still counted there, else the nearest earlier one.
+                key = (
+                    slot
+                    if minutes.get(slot)
+                    else max((k for k in minutes if k <= slot), default=None)
+                )
+                if key is not None:
+                    minutes[key] -= 1
+                    minutes = {k: n for k, n in minutes.items() if n > 0}
+                    operations.append(
+                        _limiter_write(tenant, TENANT_ROW, Minutes=json.dumps(minutes), LastAt=now)
+                    )
+            times = window_times(user.get("Times"), now)
+            mine = [t for t in times if abs((t - at).total_seconds()) < 0.001]
+            if mine:
+                times.remove(mine[0])
+                operations.append(
+                    _limiter_write(
+                        user, user_row, Times=json.dumps([t.timestamp() for t in times]), LastAt=now
+                    )
+                )
+            if not operations:
+                return
+            try:
+                await self._table.submit_transaction(operations)
+            except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
+                continue
+            return
+        raise ResourceModifiedError("the limits kept changing: places not given back")
+
     async def _limiter(self, row_key: str) -> Any:
         """A limiter row as read (with its etag), or an empty one not yet written."""
         try:
             return await self._table.get_entity(LIMITS_PARTITION, row_key)
         except ResourceNotFoundError:
             return {}
+
+
+def _user_row(record: LedgerRecord) -> str:
+    user_key = (record.user_id or record.target).lower()
+    return f"user-{hashlib.sha256(user_key.encode()).hexdigest()[:32]}"
 
 
 def _limiter_write(read: Any, row_key: str, **values: Any) -> tuple[str, Any, Any]:

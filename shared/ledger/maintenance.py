@@ -15,13 +15,17 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
+    ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
 )
+from azure.data.tables import UpdateMode
 
 from shared.ledger.records import (
+    KIND_PAGE,
     KIND_RUN,
     LIMITS_PARTITION,
+    PAGES_PARTITION,
     PARTITION,
     RUN_PARTITION,
     LeaseLostError,
@@ -75,17 +79,14 @@ class Maintenance(LedgerStore):
         one re-queues it. False: someone else changed it first.
         """
         properties: dict[str, Any] = {
-            "PartitionKey": PARTITION,
-            "RowKey": record.id,
             "Redrives": record.redrives + 1,
             "RedrivenAt": self._clock(),
         }
         if record.status is ResetStatus.failed:
             properties.update(Status=str(ResetStatus.accepted), Retryable=False)
-        etag = await self._merge_if_unchanged(properties, record.etag)
-        if etag is None:
+        if not await self._merge_sealed(record, properties):
             return False
-        record.etag, record.redrives = etag, record.redrives + 1
+        record.redrives += 1
         record.redriven_at = properties["RedrivenAt"]
         if record.status is ResetStatus.failed:
             record.status, record.retryable = ResetStatus.accepted, False
@@ -127,18 +128,37 @@ class Maintenance(LedgerStore):
         self, record: LedgerRecord, state: str, outcome: Outcome | None = None
     ) -> bool:
         """Record a later removal from the sweep's group (and the outcome with its step)."""
-        entity: dict[str, Any] = {
-            "PartitionKey": PARTITION,
-            "RowKey": record.id,
-            "GroupRemoval": state,
-        }
+        entity: dict[str, Any] = {"GroupRemoval": state}
         if outcome is not None:
             entity["Outcome"] = outcome_json(outcome)
-        etag = await self._merge_if_unchanged(entity, record.etag)
-        if etag is None:
+        if not await self._merge_sealed(record, entity):
             return False
-        record.etag, record.group_removal = etag, state
+        record.group_removal = state
         return True
+
+    async def begin_page(self, digest: str) -> bool:
+        """Start admitting a sweep page, unless a page with this digest was admitted already
+        (a copy put back on the queue); a page that failed part-way may be admitted again."""
+        entity = {
+            "PartitionKey": PAGES_PARTITION,
+            "RowKey": digest,
+            "Kind": KIND_PAGE,
+            "State": "admitting",
+            "RecordedAt": self._clock(),
+        }
+        try:
+            await self._table.create_entity(entity)
+        except ResourceExistsError:
+            row = await self._table.get_entity(PAGES_PARTITION, digest)
+            return row.get("State") != "done"
+        return True
+
+    async def end_page(self, digest: str) -> None:
+        """The page's members are admitted: a copy of it admits nobody."""
+        await self._table.update_entity(
+            {"PartitionKey": PAGES_PARTITION, "RowKey": digest, "State": "done"},
+            mode=UpdateMode.MERGE,
+        )
 
     async def purge(self, older_than: datetime) -> int:
         """Delete rows accepted before ``older_than``: finished resets, their idempotency
@@ -148,6 +168,7 @@ class Maintenance(LedgerStore):
             (PARTITION, "AcceptedAt"),
             (RUN_PARTITION, "RecordedAt"),
             (LIMITS_PARTITION, "LastAt"),  # a user's limiter unused for the retention period
+            (PAGES_PARTITION, "RecordedAt"),  # sweep pages admitted: expired long before
         ):
             rows = [
                 row

@@ -6,15 +6,16 @@ name and meaning are decided in one place.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 
+from shared.ledger.seal import sealed_state
 from shared.models import CallbackState, CallbackView, Outcome, ResetRequest
 
 PARTITION = "reset"
@@ -29,6 +30,9 @@ KIND_LIMITER = "limiter"
 # Summaries of scheduled runs live in their own partition.
 RUN_PARTITION = "run"
 KIND_RUN = "cleanup-run"
+# Digests of the sweep pages admitted, so a copy of one put back on the queue admits nobody.
+PAGES_PARTITION = "sweep-page"
+KIND_PAGE = "sweep-page"
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
 # A row younger than this may still be being counted by the instance that wrote it.
@@ -61,6 +65,18 @@ class LeaseHeldError(Exception):
 
 class LeaseLostError(Exception):
     """This worker's lease was taken over: it must stop writing to Graph and to the ledger."""
+
+
+class TamperedRowError(Exception):
+    """The row's state was not written by the app (its seal does not verify): nothing acts on
+    it. Someone with write access to the table changed it, or it predates the seal."""
+
+    def __init__(self, reset_id: str) -> None:
+        super().__init__(
+            f"reset {reset_id}: the ledger row's state was not written by this app "
+            "(its seal does not verify)"
+        )
+        self.reset_id = reset_id
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,9 @@ class LedgerRecord:
     signature: str | None = None
     callback: CallbackRecord | None = None
     etag: str | None = None
+    # The sealed columns as stored (``shared.ledger.seal``) and their MAC.
+    state: dict[str, Any] = field(default_factory=dict)
+    state_mac: str | None = None
 
     @classmethod
     def from_entity(cls, entity: Any) -> LedgerRecord:
@@ -167,15 +186,7 @@ class LedgerRecord:
             lease_owner=entity.get("LeaseOwner"),
             lease_expires_at=entity.get("LeaseExpiresAt"),
             last_error=entity.get("LastError"),
-            caller=(
-                {
-                    "authenticated_by": entity["CallerAuth"],
-                    "app_id": entity.get("CallerAppId"),
-                    "name": entity.get("CallerName"),
-                }
-                if entity.get("CallerAuth")
-                else None
-            ),
+            caller=caller_columns_read(entity),
             retryable=bool(entity.get("Retryable", False)),
             redrives=int(entity.get("Redrives", 0)),
             redriven_at=entity.get("RedrivenAt"),
@@ -185,6 +196,8 @@ class LedgerRecord:
             signature=entity.get("Signature"),
             callback=CallbackRecord.from_entity(entity),
             etag=entity.metadata.get("etag"),
+            state=sealed_state(entity),
+            state_mac=entity.get("StateMac"),
         )
 
     def stored_request(self) -> ResetRequest | None:
@@ -219,25 +232,37 @@ class LedgerRecord:
 def idempotency_scope(
     request: ResetRequest, idempotency_key: str | None, caller_app_id: str | None = None
 ) -> str:
-    """What makes two submissions "the same": the caller's key, else ticket plus target.
+    """What makes two submissions "the same": the caller's key, else its ticket plus target.
 
-    A key belongs to its caller (the application id of a verified token): keys are often
-    predictable (a ticket number), and another caller must not pre-claim one (and cause a 422)
-    or read back an outcome under it. Function-key callers share one scope: the host does not
-    tell the app which key was used.
+    Both belong to their caller (the application id of a verified token): keys and ticket
+    numbers are predictable, and another caller must not pre-claim one (its request would get
+    a 422 and never be queued) or read back an outcome under it. Function-key callers share
+    one scope: the host does not tell the app which key was used.
     """
+    caller = (caller_app_id or "function-key").lower()
     if idempotency_key:
-        return f"key:{(caller_app_id or 'function-key').lower()}:{idempotency_key}"
-    return f"ticket:{request.ticket_id.lower()}|user:{request.user.lower()}"
+        return f"key:{caller}:{idempotency_key}"
+    return f"ticket:{caller}:{request.ticket_id.lower()}|user:{request.user.lower()}"
 
 
-def request_fingerprint(request: ResetRequest) -> str:
-    """A digest to tell a replay from a different request under the same key.
+# The caller's columns: the client application, and for a delegated token the signed-in user.
+CALLER_COLUMNS = {
+    "authenticated_by": "CallerAuth",
+    "app_id": "CallerAppId",
+    "name": "CallerName",
+    "user_id": "CallerUserId",
+    "user_name": "CallerUserName",
+}
 
-    Taken over the masked form: a digest of a phone number can be reversed by trying them all.
-    """
-    canonical = json.dumps(request.to_record(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+
+def caller_columns(caller: Mapping[str, Any]) -> dict[str, Any]:
+    return {column: caller.get(key) for key, column in CALLER_COLUMNS.items()}
+
+
+def caller_columns_read(entity: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not entity.get("CallerAuth"):
+        return None
+    return {key: entity.get(column) or None for key, column in CALLER_COLUMNS.items()}
 
 
 def outcome_json(outcome: Outcome) -> str:

@@ -11,7 +11,7 @@ finds out at its next write and stops. A crashed worker's lease simply expires.
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -32,19 +32,35 @@ from shared.ledger.records import (
     LeaseLostError,
     LedgerRecord,
     ResetStatus,
+    TamperedRowError,
     outcome_json,
     request_ids,
     resolved_user,
 )
+from shared.ledger.seal import RowSeal, sealed_state
 from shared.models import Outcome
 
 
 class LedgerStore:
     """The table and the clock, and the conditional writes every other part builds on."""
 
-    def __init__(self, table: TableClient, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, table: TableClient, clock: Clock = utc_now, seal: RowSeal | None = None
+    ) -> None:
         self._table = table
         self._clock = clock
+        self._seal = seal or RowSeal()
+
+    def now(self) -> datetime:
+        """The ledger's clock: admission times are taken from it."""
+        return self._clock()
+
+    def genuine(self, record: LedgerRecord) -> bool:
+        """Whether the row's sealed state is one this app wrote (``shared.ledger.seal``)."""
+        return self._seal.genuine(record.id, record.state, record.state_mac)
+
+    def _sealed(self, record_id: str, state: dict[str, Any]) -> str:
+        return self._seal.state_mac(record_id, state)
 
     async def ensure_table(self) -> None:
         with contextlib.suppress(ResourceExistsError):
@@ -73,7 +89,8 @@ class LedgerStore:
         """Make ``owner`` the one worker running this reset, or say why not.
 
         Returns the claimed row (status ``running``, etag of the claim), or a finished row
-        untouched. Raises ``LeaseHeldError`` while another worker's lease is live.
+        untouched. Raises ``LeaseHeldError`` while another worker's lease is live, and
+        ``TamperedRowError`` for a row whose state the app did not write (nothing acts on it).
         """
         while True:
             record = await self.get(reset_id)
@@ -82,27 +99,25 @@ class LedgerStore:
             now = self._clock()
             if record.status.finished:
                 return record
+            if not self.genuine(record):
+                raise TamperedRowError(reset_id)
             if record.lease_live(now) and record.lease_owner != owner:
                 assert record.lease_expires_at is not None
                 raise LeaseHeldError(reset_id, record.lease_expires_at)
             update: dict[str, Any] = {
-                "PartitionKey": PARTITION,
-                "RowKey": reset_id,
                 "Status": str(ResetStatus.running),
                 "LeaseOwner": owner,
                 "LeaseExpiresAt": now + timedelta(seconds=lease_seconds),
                 "Attempts": record.attempts + 1,
                 "StartedAt": record.started_at or now,
             }
-            etag = await self._merge_if_unchanged(update, record.etag)
-            if etag is None:
+            if not await self._merge_sealed(record, update):
                 continue  # someone else wrote first: look again
             record.status = ResetStatus.running
             record.lease_owner = owner
             record.lease_expires_at = update["LeaseExpiresAt"]
             record.attempts += 1
             record.started_at = update["StartedAt"]
-            record.etag = etag
             return record
 
     async def _merge_if_unchanged(self, entity: dict[str, Any], etag: str | None) -> str | None:
@@ -118,12 +133,27 @@ class LedgerStore:
             return None
         return str(meta.get("etag"))
 
-    async def _owned_write(self, record: LedgerRecord, properties: dict[str, Any]) -> None:
-        entity = {"PartitionKey": PARTITION, "RowKey": record.id, **properties}
+    async def _merge_sealed(self, record: LedgerRecord, properties: dict[str, Any]) -> bool:
+        """Merge ``properties`` into the row if it is still as read, with the seal of the state
+        they leave it in; False when someone else wrote first. Every write of a sealed column
+        goes through here, so the app's own writes always carry a seal that verifies."""
+        state = {**record.state, **sealed_state(properties, partial=True)}
+        mac = self._sealed(record.id, state)
+        entity = {
+            "PartitionKey": PARTITION,
+            "RowKey": record.id,
+            **properties,
+            "StateMac": mac,
+        }
         etag = await self._merge_if_unchanged(entity, record.etag)
         if etag is None:
+            return False
+        record.etag, record.state, record.state_mac = etag, state, mac
+        return True
+
+    async def _owned_write(self, record: LedgerRecord, properties: dict[str, Any]) -> None:
+        if not await self._merge_sealed(record, properties):
             raise LeaseLostError(f"reset {record.id} was taken over by another worker")
-        record.etag = etag
 
     async def checkpoint(self, record: LedgerRecord, outcome: Outcome, lease_seconds: int) -> None:
         """Record progress after a step and extend the lease."""

@@ -8,6 +8,7 @@ from shared.models.callback import (
     callback_host,
     masked_callback_url,
 )
+from shared.models.caller import CallerView
 from shared.models.outcome import (
     GraphErrorInfo,
     IssuedTemporaryAccessPass,
@@ -25,7 +26,6 @@ from shared.models.request import (
     MethodType,
     NewPhone,
     PhoneType,
-    ResetMessage,
     ResetRequest,
     TemporaryAccessPassRequest,
     mask_phone_number,
@@ -39,6 +39,7 @@ __all__ = [
     "CallbackEvent",
     "CallbackState",
     "CallbackView",
+    "CallerView",
     "GraphErrorInfo",
     "IssuedTemporaryAccessPass",
     "MethodType",
@@ -47,7 +48,6 @@ __all__ = [
     "OutcomeStatus",
     "PhoneType",
     "RegisteredMethod",
-    "ResetMessage",
     "ResetRequest",
     "Step",
     "StepAction",

@@ -1,4 +1,4 @@
-"""The reset request and the queue message that carries it, and the authentication method types.
+"""The reset request and the authentication method types.
 
 The request model is the contract with every caller (ITSM webhooks, Power Automate, the
 schedule), so it is strict: unknown fields are refused, booleans must be JSON booleans, and every
@@ -342,21 +342,3 @@ class ResetRequest(BaseModel):
         """The method types this request removes."""
         chosen = set(MethodType) if self.remove_methods == "all" else set(self.remove_methods)
         return frozenset(chosen - set(self.keep_methods))
-
-
-class ResetMessage(BaseModel):
-    """The queue message: the reset's id and the full request.
-
-    It carries the new phone number, which the ledger keeps only masked; the queue deletes the
-    message once the reset has run.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reset_id: str
-    request: ResetRequest
-    # The app's signature of (reset_id, request), as recorded on the ledger row at admission.
-    signature: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
-
-    def __repr__(self) -> str:
-        return f"ResetMessage(reset_id={self.reset_id!r})"

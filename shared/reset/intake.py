@@ -16,7 +16,7 @@ from shared.guards import Caller
 from shared.ledger import LedgerRecord, LimitReachedError, Limits
 from shared.models import ResetRequest
 from shared.settings import Settings
-from shared.signing import sign_work_item
+from shared.signing import WorkItem, WorkItemCaller, admission_time
 
 if TYPE_CHECKING:
     from shared.ledger import Ledger
@@ -32,7 +32,7 @@ async def accept_reset(
     idempotency_key: str | None = None,
     claim_for: str | None = None,
     sweep_group_id: str | None = None,
-    user: DirectoryUser | None = None,
+    user: DirectoryUser,
     hour_reserved: bool = False,
 ) -> tuple[LedgerRecord, bool]:
     """Record the request under the blast-radius limits; returns the row and whether it is new.
@@ -40,10 +40,20 @@ async def accept_reset(
     Past a limit no row is kept, an error-level audit event is written (an
     alert should fire: many resets at once is what an attack looks like) and
     ``LimitReachedError`` is raised. ``user`` is the target as Graph resolved it: the
-    per-user limit then counts it by object id, however each request names it.
+    per-user limit then counts it by object id, however each request names it, and the worker
+    acts on that object id, signed with the rest of the work item (``shared.signing``).
     ``hour_reserved``: the tenant's hourly count was reserved for it (a sweep's page).
     """
-    signature = sign_work_item(settings.signing_keys()[0], reset_id, request)
+    accepted_at = admission_time(ledger.now())
+    item = WorkItem(
+        reset_id=reset_id,
+        request=request,
+        user_id=user.id.lower(),
+        admitted_at=accepted_at,
+        caller=WorkItemCaller.model_validate(caller.to_audit()),
+        sweep_group_id=sweep_group_id,
+    )
+    signature = item.signed(settings.keyring()).signature
     try:
         return await ledger.accept(
             request,
@@ -57,7 +67,8 @@ async def accept_reset(
             ),
             sweep_group_id=sweep_group_id,
             signature=signature,
-            user=(user.id, user.user_principal_name) if user else None,
+            user=(user.id, user.user_principal_name),
+            accepted_at=accepted_at,
         )
     except LimitReachedError as exc:
         audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)

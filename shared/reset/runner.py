@@ -74,6 +74,12 @@ async def run_claimed(
     except TargetProtectedError as exc:
         await ledger.finish(record, ResetStatus.refused, None, exc.describe())
         emit_record(AuditEvent.refused, record)
+        # It reset nobody: its places under the limits go to the next legitimate reset. Two
+        # requests for administrators must not use up the hour (the alert still sees both).
+        try:
+            await ledger.give_back(record)
+        except Exception:  # the refusal stands; the place comes back when the hour ends
+            log.warning("reset %s: its place under the limits was not given back", record.id)
         raise
     except UserNotFoundError:
         await ledger.finish(record, ResetStatus.failed, None, "no such user in the directory")

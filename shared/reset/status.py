@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.guards.targets import public_refusal
 from shared.ledger import LedgerRecord, get_ledger
+from shared.models import CallerView
 
 _RESET_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -42,6 +43,8 @@ def status_view(record: LedgerRecord) -> dict[str, Any]:
     )
     if record.last_error and not body.get("detail"):
         body["detail"] = public_refusal(record.last_error)
+    if record.caller is not None:
+        body["caller"] = CallerView.model_validate(record.caller).model_dump(mode="json")
     if record.callback is not None:
         body["callback"] = record.callback.view().model_dump(mode="json")
     return body

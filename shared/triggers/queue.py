@@ -10,21 +10,24 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from datetime import datetime
 
 import azure.functions as func
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from shared import audit
 from shared.audit import AuditEvent
+from shared.clock import utc_now
 from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
-from shared.ledger import LeaseLostError, LedgerRecord, get_ledger
-from shared.models import CallbackState, ResetMessage
+from shared.keyring import Keyring
+from shared.ledger import LeaseLostError, LedgerRecord, TamperedRowError, get_ledger
+from shared.models import CallbackState
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
-from shared.settings import get_settings
-from shared.signing import verify_work_item
+from shared.settings import SettingsError, get_settings
+from shared.signing import WorkItem, mismatch
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
 
 log = logging.getLogger(__name__)
@@ -39,41 +42,43 @@ class InvalidMessageError(Exception):
 @bp.queue_output(arg_name="callbacks", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
 async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> None:
     """Run one accepted reset, exactly once however often its message is delivered."""
-    try:
-        message = ResetMessage.model_validate_json(msg.get_body())
-    except ValidationError as exc:
-        # Raising sends it, after the retries, to the poison queue where it can be inspected.
-        # Not Pydantic's own error: its text repeats the input (a phone number) into the
-        # host's exception log. Where it failed is enough to find the message.
-        where = ", ".join(".".join(map(str, e["loc"])) or "(body)" for e in exc.errors())
-        log.error("queue message %s is not a reset message (invalid: %s)", msg.id, where)
-        raise InvalidMessageError(f"queue message {msg.id} is not a reset message") from None
+    item = _work_item(msg)
+    keyring = _keyring(msg)
     settings = get_settings()
     ledger = await get_ledger()
-    admitted = await ledger.get(message.reset_id)
+    admitted = await ledger.get(item.reset_id)
     if admitted is None:
-        log.error("queue message %s names unknown reset %s", msg.id, message.reset_id)
+        log.error("queue message %s names unknown reset %s", msg.id, item.reset_id)
         return
-    forged = forgery(message, admitted, settings.signing_keys())
+    forged = forgery(item, admitted, keyring, utc_now())
     if forged:
         _refuse_work_item(msg, admitted, forged)
         return
     # LeaseHeldError propagates: another worker is on it; the message comes back later and
     # then finds the reset finished, or the lease expired (that worker died) and takes over.
     try:
-        record = await ledger.claim(message.reset_id, new_owner(), settings.lease_seconds)
+        record = await ledger.claim(item.reset_id, new_owner(), settings.lease_seconds)
     except KeyError:
-        log.error("queue message %s names unknown reset %s", msg.id, message.reset_id)
+        log.error("queue message %s names unknown reset %s", msg.id, item.reset_id)
+        return
+    except TamperedRowError as exc:
+        _refuse_work_item(msg, admitted, str(exc))
         return
     if record.status.finished:
         log.info("reset %s already %s; message %s dropped", record.id, record.status, msg.id)
+        return
+    # The row as claimed is the one acted on: it must still say what the item signed.
+    changed = mismatch(item, record)
+    if changed:
+        _refuse_work_item(msg, record, f"the ledger row's {changed} differs from the signed item")
+        await ledger.release(record, record.outcome, f"refused: {changed} changed")
         return
     try:
         await run_claimed(
             ledger,
             await get_gateway(),
             record,
-            message.request,
+            item.request,
             lease_seconds=settings.lease_seconds,
             retry_transient=True,
             policy=TargetPolicy.from_settings(settings),
@@ -84,8 +89,31 @@ async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> Non
         log.warning("reset %s was taken over by another worker; stopping", record.id)
         return
     # RetryLaterError propagates: Graph is unavailable, the queue delivers the message again.
-    if message.request.callback_url is not None:
+    if item.request.callback_url is not None:
         queue_callback(await ledger.get(record.id), callbacks)
+
+
+def _work_item(msg: func.QueueMessage) -> WorkItem:
+    try:
+        return WorkItem.model_validate_json(msg.get_body())
+    except ValidationError as exc:
+        # Raising sends it, after the retries, to the poison queue where it can be inspected.
+        # Not Pydantic's own error: its text repeats the input (a phone number) into the
+        # host's exception log. Where it failed is enough to find the message.
+        where = ", ".join(".".join(map(str, e["loc"])) or "(body)" for e in exc.errors())
+        log.error("queue message %s is not a reset message (invalid: %s)", msg.id, where)
+        raise InvalidMessageError(f"queue message {msg.id} is not a reset message") from None
+
+
+def _keyring(msg: func.QueueMessage) -> Keyring:
+    """The signing keys, or an error naming the setting (never its value). Raising leaves the
+    message to come back: the setting may be fixed meanwhile (a Key Vault reference that did
+    not resolve while the vault's role assignment propagated)."""
+    try:
+        return get_settings().keyring()
+    except SettingsError as exc:
+        log.error("queue message %s not processed: %s", msg.id, exc)
+        raise
 
 
 def queue_callback(record: LedgerRecord | None, callbacks: func.Out[str]) -> None:
@@ -101,25 +129,37 @@ def queue_callback(record: LedgerRecord | None, callbacks: func.Out[str]) -> Non
         callbacks.set(json.dumps({"reset_id": record.id}))
 
 
-def forgery(message: ResetMessage, record: LedgerRecord, keys: tuple[SecretStr, ...]) -> str | None:
+def forgery(item: WorkItem, record: LedgerRecord, keyring: Keyring, now: datetime) -> str | None:
     """Why this message is not a work item the app admitted, or None when it is.
 
-    The request must carry the signature recorded on the row at admission, and that signature
-    must be the request's own under the app's key: a message naming a pending reset with
-    another user or phone number, or a refused or never-admitted row, is not run.
+    The item must carry the signature recorded on the row at admission, that signature must be
+    the item's own under the app's key (the request, the resolved user, the admission time,
+    the caller and the sweep), the row must still say what the item says, and the item must
+    not have outlived a queue message: a message naming a pending reset with another user or
+    phone number, a row pointed at another user, an old item put back, or a refused or
+    never-admitted row is not run.
     """
-    request = message.request
+    request = item.request
     if request.dry_run or request.mode != "async" or request.temporary_access_pass:
         return "a queued reset is never a dry run, synchronous, or one that issues a pass"
     if not record.signature:
         return "the reset was never signed"
-    if not hmac.compare_digest(message.signature, record.signature):
+    if not hmac.compare_digest(item.signature, record.signature):
         return "its signature is not the one recorded when the reset was admitted"
-    if not verify_work_item(keys, record.id, request, record.signature):
-        return "its request is not the one the app admitted and signed"
-    if not record.admitted and not record.status.finished:
-        # The app queues a reset only once it is admitted (a refused one never); a finished
-        # row is left to the claim, which drops a duplicate delivery without a word.
+    if not item.genuine(keyring):
+        return "it is not the work item the app admitted and signed"
+    if item.expired(now):
+        return (
+            f"expired: admitted {item.admitted_at.isoformat()}, longer ago than a queued "
+            "reset may wait"
+        )
+    changed = mismatch(item, record)
+    if changed:
+        return f"the ledger row's {changed} differs from the signed item"
+    if record.status.finished:
+        return None  # left to the claim, which drops a duplicate delivery without a word
+    if not record.admitted:
+        # The app queues a reset only once it is admitted (a refused one never).
         return "the reset was never admitted"
     return None
 
@@ -144,15 +184,17 @@ async def reset_poisoned(msg: func.QueueMessage, callbacks: func.Out[str]) -> No
     could otherwise fail any pending reset.
     """
     try:
-        message = ResetMessage.model_validate_json(msg.get_body())
+        item = WorkItem.model_validate_json(msg.get_body())
     except ValidationError:
         log.error("unreadable message %s reached the poison queue; it is dropped", msg.id)
         return
-    reset_id = message.reset_id
+    keyring = _keyring(msg)
+    reset_id = item.reset_id
     ledger = await get_ledger()
     record = await ledger.get(reset_id)
     if record is not None:
-        forged = forgery(message, record, get_settings().signing_keys())
+        # An expired item still fails its reset: giving up is what the poison queue is for.
+        forged = forgery(item, record, keyring, item.admitted_at)
         if forged:
             _refuse_work_item(msg, record, forged)
             return

@@ -11,8 +11,8 @@ from shared.cleanup import CleanupRun, RunSummary, record_summary
 from shared.clock import utc_now
 from shared.graph.client import get_gateway
 from shared.ledger import get_ledger
-from shared.settings import get_settings
-from shared.sweep import PageAdmission, SweepPage, genuine
+from shared.settings import SettingsError, get_settings
+from shared.sweep import PageAdmission, SweepPage, refusal
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME, SWEEP_QUEUE_NAME
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,24 @@ async def admit_sweep_page(msg: func.QueueMessage, queue: func.Out[list[str]]) -
         log.error("queue message %s is not a sweep page; it is dropped", msg.id)
         return
     settings = get_settings()
-    if not genuine(page, settings):
-        # Not signed by this app, or for a group it no longer sweeps: nobody is admitted.
-        log.error("sweep page %s refused: not a page this app queued for its reset group", msg.id)
+    try:
+        why = refusal(page, settings, utc_now())
+    except SettingsError as exc:
+        log.error("sweep page %s not processed: %s", msg.id, exc)
+        raise  # the page comes back; the setting may be fixed meanwhile
+    if why:
+        # Not signed by this app, for a group it no longer sweeps, or superseded by a later
+        # scheduled run: nobody is admitted.
+        log.error("sweep page %s refused: %s", msg.id, why)
         return
     ledger = await get_ledger()
-    admission = PageAdmission(ledger, settings, page)
+    digest = page.digest()
+    if not await ledger.begin_page(digest):
+        log.error("sweep page %s refused: this page was admitted already", msg.id)
+        return
+    admission = PageAdmission(ledger, settings, page, await get_gateway())
     counts = await admission.run()
+    await ledger.end_page(digest)
     now = utc_now()
     await record_summary(
         ledger,
@@ -84,6 +95,7 @@ async def admit_sweep_page(msg: func.QueueMessage, queue: func.Out[list[str]]) -
             already_requested=counts.already_requested,
             refused=counts.refused,
             deferred=counts.deferred,
+            left_group=counts.left_group,
         ),
     )
     if admission.messages:

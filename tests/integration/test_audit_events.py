@@ -19,7 +19,13 @@ from tests.support.paths import HOST_JSON
 ALEX = "alex.wilber@contoso.example"
 ADELE = "adele.vance@contoso.example"
 BODY = {"user": ALEX, "ticket_id": "INC0042", "requested_by": "desk@contoso.example"}
-FUNCTION_KEY = {"authenticated_by": "function-key", "app_id": None, "name": None}
+FUNCTION_KEY = {
+    "authenticated_by": "function-key",
+    "app_id": None,
+    "name": None,
+    "user_id": None,
+    "user_name": None,
+}
 
 
 @pytest.fixture(autouse=True)

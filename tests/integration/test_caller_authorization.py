@@ -148,6 +148,8 @@ async def test_the_execute_role_runs_and_the_caller_is_recorded(
         "authenticated_by": "entra-id-token",
         "app_id": SERVICENOW,
         "name": "ServiceNow production",
+        "user_id": None,  # an application token: no signed-in user
+        "user_name": None,
     }
 
 

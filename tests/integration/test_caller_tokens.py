@@ -58,6 +58,8 @@ async def test_a_valid_token_gives_the_caller_and_its_roles(
         "authenticated_by": "entra-id-token",
         "app_id": SERVICENOW,
         "name": "ServiceNow production",
+        "user_id": None,  # an application token: no signed-in user
+        "user_name": None,
     }
 
 

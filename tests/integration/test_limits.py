@@ -16,17 +16,23 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables.aio import TableClient
+from pydantic import SecretStr
 
 from emulator import GraphEmulator
 from emulator.azurite import Azurite
+from shared.keyring import Keyring
 from shared.ledger import Ledger, LimitReachedError, Limits, ResetStatus, get_ledger
+from shared.ledger.seal import RowSeal
 from shared.models import ResetRequest
 from shared.settings import get_settings
+from tests.conftest import TEST_SIGNING_KEY
 from tests.support.audit import audit_events
 from tests.support.fixtures import StorageNames
 from tests.support.http import problem, submit
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+# The ledger seals every row it writes; these tests use it without the app's settings.
+SEAL = RowSeal(lambda: Keyring([SecretStr(TEST_SIGNING_KEY)]))
 
 
 class Clock:
@@ -66,7 +72,7 @@ async def tables(
 
 @pytest.fixture
 def instances(tables: tuple[TableClient, TableClient], clock: Clock) -> tuple[Ledger, Ledger]:
-    return Ledger(tables[0], clock=clock), Ledger(tables[1], clock=clock)
+    return Ledger(tables[0], clock=clock, seal=SEAL), Ledger(tables[1], clock=clock, seal=SEAL)
 
 
 def request(user: str, ticket: str) -> ResetRequest:
@@ -119,7 +125,7 @@ async def test_concurrent_accepts_never_pass_the_cap(tables: tuple[TableClient, 
     async def accept(n: int, ms: int) -> bool:
         # Distinct acceptance times, requests alternating between the two instances.
         at = START + timedelta(milliseconds=ms)
-        ledger = Ledger(tables[n % 2], clock=lambda: at)
+        ledger = Ledger(tables[n % 2], clock=lambda: at, seal=SEAL)
         try:
             await ledger.accept(
                 request(f"c{n}@contoso.example", f"C{n}"), reset_id(n), limits=limits
@@ -143,8 +149,8 @@ async def test_a_request_whose_write_lands_late_still_counts_the_other(
     """The acceptance time is taken before the write: the instance with the earlier time may
     write (and count) after the other has counted. It must still see that other row."""
     limits = Limits(per_hour=1, per_user_per_day=10)
-    early = Ledger(tables[0], clock=lambda: START)
-    late = Ledger(tables[1], clock=lambda: START + timedelta(milliseconds=5))
+    early = Ledger(tables[0], clock=lambda: START, seal=SEAL)
+    late = Ledger(tables[1], clock=lambda: START + timedelta(milliseconds=5), seal=SEAL)
 
     await late.accept(request("b@contoso.example", "B"), reset_id(2), limits=limits)
     with pytest.raises(LimitReachedError):
@@ -157,7 +163,7 @@ async def test_a_count_that_never_finished_is_done_by_the_replay(
     """The row is written before it is counted; if counting fails (storage hiccup, the
     instance recycled), the row must not run uncounted: the client's retry counts it."""
     limits = Limits(per_hour=1, per_user_per_day=10)
-    ledger = Ledger(tables[0], clock=clock)
+    ledger = Ledger(tables[0], clock=clock, seal=SEAL)
     await ledger.accept(request("first@contoso.example", "F"), reset_id(0), limits=limits)
 
     def storage_busy(*args: object, **kwargs: object) -> None:
@@ -187,7 +193,7 @@ async def test_a_replay_racing_a_refusal_is_answered_not_crashed(
     """A refuses and deletes the idempotency entry while B, replaying the same request, has
     just failed to create it: B must try again rather than fail with a storage error."""
     limits = Limits(per_hour=1, per_user_per_day=10)
-    a, b = Ledger(tables[0], clock=clock), Ledger(tables[1], clock=clock)
+    a, b = Ledger(tables[0], clock=clock, seal=SEAL), Ledger(tables[1], clock=clock, seal=SEAL)
     await a.accept(request("first@contoso.example", "F"), reset_id(0), limits=limits)
 
     a_at_delete, b_failed, a_deleted = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -371,7 +377,7 @@ async def test_a_burst_on_two_instances_admits_exactly_the_cap(
     lets one through at a time and the others count again, so exactly the cap passes: not
     more (the limit), and not fewer (no request refused while there was room)."""
     limits = Limits(per_hour=5, per_user_per_day=2)
-    instances = [Ledger(tables[n], clock=lambda: START) for n in range(2)]
+    instances = [Ledger(tables[n], clock=lambda: START, seal=SEAL) for n in range(2)]
 
     async def accept(n: int, user: str) -> bool:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,10 +24,12 @@ from emulator import Fault, GraphEmulator, Tenant
 from emulator.azurite import Azurite
 from shared.cleanup import CleanupRun
 from shared.graph.client import get_gateway
+from shared.keyring import Keyring
 from shared.ledger import PARTITION, RUN_PARTITION, Ledger, LedgerRecord, ResetStatus, get_ledger
-from shared.models import ResetMessage, ResetRequest
+from shared.ledger.seal import RowSeal, sealed_state
+from shared.models import ResetRequest
 from shared.settings import get_settings
-from shared.signing import sign_work_item
+from shared.signing import WorkItem, WorkItemCaller, admission_time
 from tests.conftest import TEST_SIGNING_KEY
 from tests.support.app import handler
 from tests.support.bindings import Out, TimerStub
@@ -37,7 +40,7 @@ from tests.support.http import submit
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
 
-async def run_cleanup() -> list[ResetMessage]:
+async def run_cleanup() -> list[WorkItem]:
     """One invocation of the timer function, then one of the page function per page it
     queued: the reset messages their output bindings hold."""
     queue: Out[list[str]] = Out()
@@ -50,10 +53,10 @@ async def run_cleanup() -> list[ResetMessage]:
             func.QueueMessage(body=page.encode(), id=f"page-{n}"), admitted
         )
         messages += admitted.get() if admitted.is_set else []
-    return [ResetMessage.model_validate_json(m) for m in messages]
+    return [WorkItem.model_validate_json(m) for m in messages]
 
 
-async def deliver(host: QueueHost, names: StorageNames, messages: list[ResetMessage]) -> None:
+async def deliver(host: QueueHost, names: StorageNames, messages: list[WorkItem]) -> None:
     for message in messages:
         await host.send(names.queue, message.model_dump_json())
     report = await host.drain(names.queue, handler("process_reset"), max_messages=32)
@@ -130,8 +133,10 @@ async def test_a_group_sweep_resets_members_and_removes_them_with_ref_only(
 
     messages = await run_cleanup()
 
-    pages = [r for r in graph_emulator.requests if r.method == "GET" and "/members/" in r.path]
-    assert len(pages) == 3
+    listings = [r for r in graph_emulator.requests if r.method == "GET" and "/members/" in r.path]
+    # The run lists the group (three pages of 100); each of the three sweep pages lists it
+    # again to admit only members still in it.
+    assert len(listings) == 3 + 3 * 3
     assert sorted(m.request.user for m in messages) == sorted([*plain, admin.id, guest.id])
     assert {m.request.ticket_id for m in messages} == {f"sweep-{datetime.now(UTC):%Y-%m-%d}"}
     assert graph_emulator.writes() == []  # the sweep itself only reads
@@ -207,23 +212,51 @@ def request(user: str, ticket: str, **extra: Any) -> ResetRequest:
 
 
 class Seeder:
-    """Writes ledger rows as they would be after things went wrong at some time in the past."""
+    """Writes ledger rows as they would be after things went wrong at some time in the past:
+    admitted and signed as admission does, each later state sealed as the app seals it."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, tenant: Tenant | None = None) -> None:
         self.table = table
+        self.tenant = tenant
+        self.seal = RowSeal(lambda: Keyring([SecretStr(TEST_SIGNING_KEY)]))
+
+    def user_id(self, key: str) -> str:
+        user = self.tenant.user(key) if self.tenant else None
+        return user.id if user else str(uuid.uuid5(uuid.NAMESPACE_URL, key))
 
     async def accepted(self, ago: timedelta, req: ResetRequest, reset_id: str) -> LedgerRecord:
-        at = datetime.now(UTC) - ago
-        # Signed as admission signs it, so a re-drive can queue it as the worker expects.
-        signature = sign_work_item(SecretStr(TEST_SIGNING_KEY), reset_id, req)
-        record, _ = await Ledger(self.table, clock=lambda: at).accept(
-            req, reset_id, signature=signature
+        at = admission_time(datetime.now(UTC) - ago)
+        caller = {"authenticated_by": "function-key"}
+        user_id = self.user_id(req.user)
+        item = WorkItem(
+            reset_id=reset_id,
+            request=req,
+            user_id=user_id,
+            admitted_at=at,
+            caller=WorkItemCaller.model_validate(caller),
+        ).signed(Keyring([SecretStr(TEST_SIGNING_KEY)]))
+        record, _ = await Ledger(self.table, clock=lambda: at, seal=self.seal).accept(
+            req,
+            reset_id,
+            signature=item.signature,
+            user=(user_id, req.user),
+            accepted_at=at,
+            caller=caller,
         )
         return record
 
     async def set(self, reset_id: str, **columns: Any) -> None:
+        """Change the row as the app would have (its seal follows the new state)."""
+        row = await self.table.get_entity(PARTITION, reset_id)
+        state = sealed_state({**row, **columns})
         await self.table.update_entity(
-            {"PartitionKey": PARTITION, "RowKey": reset_id, **columns}, mode=UpdateMode.MERGE
+            {
+                "PartitionKey": PARTITION,
+                "RowKey": reset_id,
+                **columns,
+                "StateMac": self.seal.state_mac(reset_id, state),
+            },
+            mode=UpdateMode.MERGE,
         )
 
 
@@ -246,7 +279,7 @@ async def test_stuck_and_retryably_failed_resets_are_redriven_up_to_the_limit(
 ):
     settings(monkeypatch, REDRIVE_MAX_ATTEMPTS="2")
     await Ledger(table).ensure_table()
-    seed = Seeder(table)
+    seed = Seeder(table, graph_emulator.tenant)
     hour, long_ago = timedelta(hours=1), datetime.now(UTC) - timedelta(hours=1)
     alex, adele = "alex.wilber@contoso.example", "adele.vance@contoso.example"
     phone = {"new_phone": {"number": "+14255550199"}}
@@ -484,12 +517,10 @@ async def timer_pages() -> list[str]:
     return list(pages.get()) if pages.is_set else []
 
 
-async def admit(page: str) -> list[ResetMessage]:
+async def admit(page: str) -> list[WorkItem]:
     admitted: Out[list[str]] = Out()
     await handler("admit_sweep_page")(func.QueueMessage(body=page.encode(), id="p"), admitted)
-    return [
-        ResetMessage.model_validate_json(m) for m in (admitted.get() if admitted.is_set else [])
-    ]
+    return [WorkItem.model_validate_json(m) for m in (admitted.get() if admitted.is_set else [])]
 
 
 async def test_a_sweep_cut_short_is_finished_by_the_next_run_and_nobody_is_admitted_twice(

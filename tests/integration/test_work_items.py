@@ -16,10 +16,10 @@ from pydantic import SecretStr
 
 from emulator import GraphEmulator
 from emulator.azurite import Azurite
+from shared.keyring import Keyring
 from shared.ledger import PARTITION
-from shared.models import ResetRequest
 from shared.settings import get_settings
-from shared.signing import sign_work_item
+from shared.signing import WorkItem
 from tests.support.app import handler
 from tests.support.bindings import OutNotSetError
 from tests.support.fixtures import StorageNames
@@ -145,10 +145,9 @@ async def test_rotation_keeps_pending_resets_runnable_with_the_previous_key(
     assert body_of(await status(reset_id))["status"] == "succeeded"
     # New admissions are signed with the new key.
     _, queue = await submit({**BODY, "user": ADELE, "ticket_id": "INC0100"})
-    message = json.loads(queue.get())
-    request = ResetRequest.model_validate(message["request"])
-    expected = sign_work_item(SecretStr(new_key), message["reset_id"], request)
-    assert message["signature"] == expected
+    item = WorkItem.model_validate_json(queue.get())
+    assert item.genuine(Keyring([SecretStr(new_key)]))
+    assert not item.genuine(Keyring([old_key]))
 
 
 async def test_no_signing_key_means_no_reset_is_accepted(

@@ -120,12 +120,13 @@ def test_the_views_extend_the_outcome():
     view = DEFINITIONS["StatusView"]["properties"]
     callback = DEFINITIONS["ResetCallback"]
     assert set(outcome) < set(view)
-    assert set(view) - set(outcome) == {"attempts", "accepted_at", "callback"}
+    assert set(view) - set(outcome) == {"attempts", "accepted_at", "callback", "caller"}
     assert set(view["status"]["enum"]) == {s.value for s in OutcomeStatus} | {
         s.value for s in ResetStatus
     }
     assert view["user"]["x-nullable"] is True
     assert view["callback"] == {"$ref": "#/definitions/CallbackView"}
+    assert view["caller"] == {"$ref": "#/definitions/CallerView"}
     assert set(callback["properties"]) == {"event", *view}
     assert callback["properties"]["event"]["enum"] == [e.value for e in CallbackEvent]
     assert {"event", "attempts", "accepted_at"} <= set(callback["required"])
