@@ -333,3 +333,23 @@ async def test_an_invalid_message_never_repeats_its_content(
     seen = " ".join(error for _, error in report.failed) + caplog.text
     assert "2065550188" not in seen
     assert "request.new_phone.number" in caplog.text
+
+
+async def test_a_replay_with_another_phone_number_or_callback_path_is_a_conflict(
+    app_env: StorageNames, graph_emulator: GraphEmulator
+):
+    """The ledger keeps a phone number masked (+1 ********66) and a callback URL cut to its
+    host: a second request that differs only where the mask hides it is a different request,
+    not a replay of the first."""
+    first_phone = {**BODY, "new_phone": {"number": "+14255550166"}}
+    other_phone = {**BODY, "new_phone": {"number": "+14255550266"}}  # same mask
+    first, _ = await submit(first_phone, {"Idempotency-Key": "sn-INC0042-phone"})
+    assert first.status_code == 202
+    replay, _ = await submit(first_phone, {"Idempotency-Key": "sn-INC0042-phone"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+    conflict, queue = await submit(other_phone, {"Idempotency-Key": "sn-INC0042-phone"})
+
+    assert conflict.status_code == 422
+    assert body_of(conflict)["type"] == "urn:mfa-reset:problem:idempotency-key-reused"
+    assert not queue.is_set

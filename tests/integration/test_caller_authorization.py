@@ -223,3 +223,71 @@ async def test_idempotency_keys_belong_to_their_caller(
     other, _ = await submit({**BODY, "ticket_id": "CHG0002"}, second_caller)
     assert other.status_code == 202  # not a 422: the key is the other caller's own
     assert body_of(other)["id"] != body_of(first)["id"]
+
+
+async def test_ticket_and_user_without_a_key_belong_to_their_caller(
+    easy_auth: StorageNames, graph_emulator: GraphEmulator
+):
+    """Without an Idempotency-Key, ticket and user identify a submission; another caller naming
+    the same ticket and user must not pre-claim them (its request would be a 422, never
+    queued)."""
+    other_app = "0d4c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d"
+    token = graph_emulator.entra.issue("MfaReset.Execute", app_id=other_app)
+    squatter = {"Authorization": f"Bearer {token}"}
+
+    claimed, _ = await submit({**BODY, "revoke_sessions": False}, squatter)
+    assert claimed.status_code == 202
+
+    genuine, queue = await submit(BODY, signed_in(graph_emulator, "MfaReset.Execute"))
+    assert genuine.status_code == 202, genuine.get_body()
+    assert body_of(genuine)["id"] != body_of(claimed)["id"]
+    assert queue.is_set
+
+
+async def test_a_delegated_token_records_the_signed_in_user(
+    easy_auth: StorageNames,
+    graph_emulator: GraphEmulator,
+    azurite: Azurite,
+    caplog: pytest.LogCaptureFixture,
+):
+    """A Power Automate connection signed in as a service account: the client application is
+    Power Automate's, the person is the service account, and both are recorded."""
+    service_account = "f1e2d3c4-b5a6-4978-8695-a4b3c2d1e0f9"
+    token = graph_emulator.entra.issue(
+        "MfaReset.Execute",
+        app_id=SERVICENOW,
+        app_displayname="ServiceNow production",
+        scp="user_impersonation",
+        oid=service_account,
+        upn="svc-flows@contoso.example",
+    )
+    response, _ = await submit(BODY, {"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202
+    reset_id = body_of(response)["id"]
+
+    expected = {
+        "authenticated_by": "entra-id-token",
+        "app_id": SERVICENOW,
+        "name": "ServiceNow production",
+        "user_id": service_account,
+        "user_name": "svc-flows@contoso.example",
+    }
+    (accepted,) = [e for e in audit_events(caplog) if e["event"] == "accepted"]
+    assert accepted["caller"] == expected
+    view = body_of(await status(reset_id, signed_in(graph_emulator, "MfaReset.Preview")))
+    assert view["caller"] == expected
+    (row,) = await ledger_rows(azurite, easy_auth)
+    assert (row["CallerUserId"], row["CallerUserName"]) == (
+        service_account,
+        "svc-flows@contoso.example",
+    )
+
+
+async def test_an_application_token_names_no_user_though_it_carries_an_oid(
+    easy_auth: StorageNames, graph_emulator: GraphEmulator, caplog: pytest.LogCaptureFixture
+):
+    """In an application token ``oid`` is the client's service principal, not a person."""
+    response, _ = await submit(BODY, signed_in(graph_emulator, "MfaReset.Execute"))
+    (accepted,) = [e for e in audit_events(caplog) if e["event"] == "accepted"]
+    assert body_of(response)["id"] == accepted["reset_id"]
+    assert (accepted["caller"]["user_id"], accepted["caller"]["user_name"]) == (None, None)

@@ -412,3 +412,34 @@ async def test_a_sweep_page_reserves_places_under_the_cap_and_gives_back_unused_
     with pytest.raises(LimitReachedError) as reached:
         await first.accept(request("s@contoso.example", "S1"), reset_id(2), limits=limits)
     assert reached.value.limit == "tenant-hourly-cap"
+
+
+async def test_resets_refused_as_protected_give_their_places_back(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    """Two requests for administrators must not use up the hour and block the next
+    legitimate reset; the protected-target alert still sees both refusals."""
+    caplog.set_level("INFO", logger="mfa_reset.audit")
+    monkeypatch.setenv("RESETS_PER_HOUR", "2")
+    get_settings.cache_clear()
+    tenant = graph_emulator.tenant
+    global_admin = "62e90394-69f5-4237-9190-012177145e10"
+    for n in range(2):
+        admin = tenant.add_user(f"admin{n}@contoso.example")
+        tenant.add_directory_role(admin.id, "Global Administrator", role_template_id=global_admin)
+        body = {"user": admin.user_principal_name, "ticket_id": f"ADM{n}", "mode": "sync"}
+        refused, _ = await submit({**body, "requested_by": "caller@contoso.example"})
+        assert refused.status_code == 403, refused.get_body()
+
+    legitimate, _ = await submit(
+        {"user": "alex.wilber@contoso.example", "ticket_id": "INC9", "requested_by": "desk"}
+    )
+
+    assert legitimate.status_code == 202, legitimate.get_body()
+    protected = [
+        e for e in audit_events(caplog) if str(e.get("detail")).startswith("protected target")
+    ]
+    assert len(protected) == 2

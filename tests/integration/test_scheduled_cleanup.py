@@ -590,3 +590,84 @@ async def test_a_page_delivered_twice_gives_back_the_places_it_did_not_use(
     # Its four reserved places went back: six are left of the ten, not two.
     ledger = await get_ledger()
     assert await ledger.reserve_hour(10, cap=10) == 6
+
+
+async def test_a_page_put_back_after_the_next_run_was_due_admits_nobody(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    """A signed page copied from the queue (or its poison queue) and put back a day later: the
+    next scheduled run has listed the group afresh since, so the old page is superseded."""
+    add_members(tenant, reset_group, 3)
+    (page,) = await timer_pages()
+    later = datetime.now(UTC) + timedelta(days=1, hours=1)
+    monkeypatch.setattr("shared.triggers.timer.utc_now", lambda: later)
+
+    assert await admit(page) == []
+
+    assert [r async for r in table.query_entities("Kind eq 'reset'")] == []
+    assert any("expired" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+async def test_a_page_admits_once_even_after_its_rows_are_gone(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+):
+    """Its members' rows purged (retention, or by someone who can write the table), a copy of
+    a page already admitted must not request them again."""
+    add_members(tenant, reset_group, 3)
+    (page,) = await timer_pages()
+    assert len(await admit(page)) == 3
+    async for row in table.query_entities("PartitionKey eq 'reset'"):
+        await table.delete_entity(row["PartitionKey"], row["RowKey"])
+
+    assert await admit(page) == []
+    assert [r async for r in table.query_entities("Kind eq 'reset'")] == []
+
+
+async def test_a_member_taken_out_of_the_group_before_admission_is_not_reset(
+    app_env: StorageNames,
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    reset_group: str,
+    table: TableClient,
+):
+    withdrawn, *staying = add_members(tenant, reset_group, 3)
+    (page,) = await timer_pages()
+    group = tenant.group(reset_group)
+    assert group is not None
+    group.members.remove(withdrawn)  # taken out: the request was withdrawn
+
+    admitted = await admit(page)
+
+    assert sorted(m.request.user for m in admitted) == sorted(staying)
+    rows = [r async for r in table.query_entities("Kind eq 'reset'")]
+    assert withdrawn not in {r["UserId"] for r in rows}
+
+
+async def test_a_redrive_takes_a_place_under_the_hourly_cap(
+    app_env: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    table: TableClient,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    settings(monkeypatch, RESETS_PER_HOUR="1")
+    await Ledger(table).ensure_table()
+    seed = Seeder(table, graph_emulator.tenant)
+    for n, user in enumerate(("alex.wilber@contoso.example", "adele.vance@contoso.example")):
+        await seed.accepted(timedelta(hours=1), request(user, f"RD{n}"), rid(n))
+        await seed.set(rid(n), Status="failed", Retryable=True, LastError="Graph 503")
+
+    messages = await run_cleanup()
+
+    assert len(messages) == 1  # one place in the hour: the other waits for a later run
+    assert (await latest_run(table))["redrive_deferred"] == 1

@@ -186,3 +186,38 @@ async def test_a_duplicate_delivery_after_the_end_is_dropped_without_an_alarm(
     assert len(graph_emulator.writes()) == writes
     assert body_of(await status(reset_id))["attempts"] == 1
     assert "forged-work-item" not in caplog.text
+
+
+UNRESOLVED = (
+    "@Microsoft.KeyVault(SecretUri=https://kv-mfareset-x7.vault.azure.net/secrets/"
+    "work-item-signing-key/)"
+)
+
+
+@pytest.mark.parametrize("setting", ["WORK_ITEM_SIGNING_KEY", "WORK_ITEM_SIGNING_KEY_PREVIOUS"])
+async def test_an_unresolved_key_vault_reference_is_no_key(
+    app_env: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    setting: str,
+):
+    """App Service leaves a reference it could not resolve in the setting as its text: long
+    enough to pass for a key, and derivable from resource names. Nothing is signed or run
+    with it; the error names the setting, never its value."""
+    reset_id, genuine = await accepted(queue_host, app_env)
+    monkeypatch.setenv(setting, UNRESOLVED)
+    get_settings.cache_clear()
+
+    response, queue = await submit({**BODY, "user": ADELE, "ticket_id": "INC0200"})
+    assert response.status_code == 500
+    assert problem(response)["type"] == "urn:mfa-reset:problem:configuration-error"
+    assert not queue.is_set
+
+    with caplog.at_level("INFO"):
+        await deliver(queue_host, app_env.queue, genuine, "process_reset")
+    assert graph_emulator.writes() == []
+    assert body_of(await status(reset_id))["status"] == "accepted"
+    assert setting in caplog.text
+    assert "kv-mfareset-x7" not in caplog.text
