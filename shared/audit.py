@@ -39,6 +39,9 @@ class AuditEvent(StrEnum):
     failed = "failed"  # the reset ran, or was given up, without succeeding
     callback_delivered = "callback-delivered"  # the ticket's receiver answered 2xx
     callback_failed = "callback-failed"  # every attempt failed, or the host is not allowed
+    notified = "notified"  # the user was told (or could not be): one event per notification round
+    cancelled = "cancelled"  # stopped before it ran, by its caller or by the user notified
+    disputed = "disputed"  # someone notified said "this wasn't me" after the reset ran
 
 
 _LEVELS = {
@@ -49,6 +52,9 @@ _LEVELS = {
     AuditEvent.failed: logging.ERROR,
     AuditEvent.callback_delivered: logging.INFO,
     AuditEvent.callback_failed: logging.ERROR,
+    AuditEvent.notified: logging.INFO,
+    AuditEvent.cancelled: logging.WARNING,
+    AuditEvent.disputed: logging.ERROR,
 }
 
 
@@ -84,8 +90,10 @@ def emit(
     outcome: Outcome | None = None,
     detail: str | None = None,
     level: int | None = None,
+    notifications: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Log the event; returns it (tests read what was written)."""
+    """Log the event; returns it (tests read what was written). ``notifications``: how each
+    recipient was told, addresses masked."""
     steps = _steps(outcome)
     payload: dict[str, Any] = {
         "event": str(event),
@@ -100,6 +108,8 @@ def emit(
         "graph_request_ids": [s["graph_request_id"] for s in steps if s["graph_request_id"]],
         "detail": detail,
     }
+    if notifications is not None:
+        payload["notifications"] = notifications
     dimensions = {
         f"audit_{k}": v if isinstance(v, str | int | bool) or v is None else json.dumps(v)
         for k, v in payload.items()
@@ -121,6 +131,7 @@ def emit_record(
     detail: str | None = None,
     level: int | None = None,
     caller: dict[str, Any] | None = None,
+    notifications: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The event for a reset the ledger holds: who asked and who called come from its row,
     unless ``caller`` names who is calling now (a replay may come from another caller)."""
@@ -135,4 +146,5 @@ def emit_record(
         outcome=record.outcome,
         detail=detail if detail is not None else record.last_error,
         level=level,
+        notifications=notifications,
     )

@@ -71,11 +71,15 @@ class WorkItem(BaseModel):
     admitted_at: datetime
     caller: WorkItemCaller
     sweep_group_id: str | None = None
+    # A held reset runs no earlier than this: the user was told and may stop it meanwhile.
+    hold_until: datetime | None = None
     signature: str = Field(default="", pattern=r"^(?:[0-9a-f]{64})?$")
 
-    @field_validator("admitted_at")
+    @field_validator("admitted_at", "hold_until")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         if value.tzinfo is None:
             raise ValueError("must carry a time zone")
         return value.astimezone(UTC)
@@ -115,6 +119,7 @@ def work_item(record: LedgerRecord, request: ResetRequest) -> str:
         admitted_at=record.accepted_at,
         caller=caller_of(record),
         sweep_group_id=record.sweep_group_id,
+        hold_until=record.hold_until,
         signature=record.signature,
     )
     return item.model_dump_json()
@@ -128,6 +133,7 @@ def mismatch(item: WorkItem, record: LedgerRecord) -> str | None:
         ("AcceptedAt", item.admitted_at, admission_time(record.accepted_at)),
         ("caller", item.caller, caller_of(record)),
         ("SweepGroupId", item.sweep_group_id, record.sweep_group_id),
+        ("HoldUntil", item.hold_until, _at(record.hold_until)),
         ("Target", request.user, record.target),
         ("TicketId", request.ticket_id, record.ticket_id),
         ("RequestedBy", request.requested_by, record.requested_by),
@@ -136,6 +142,10 @@ def mismatch(item: WorkItem, record: LedgerRecord) -> str | None:
         if signed != stored:
             return column
     return None
+
+
+def _at(moment: datetime | None) -> datetime | None:
+    return admission_time(moment) if moment is not None else None
 
 
 def sign_sweep_page(keyring: Keyring, page: bytes) -> str:

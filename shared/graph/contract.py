@@ -93,6 +93,9 @@ class DirectoryUser:
     # Member of a restricted management administrative unit: Entra lets only administrators
     # scoped to that unit change the account (None: Graph did not say).
     management_restricted: bool | None = None
+    # For notifications: the user's own mailbox and how to greet them.
+    mail: str | None = None
+    given_name: str | None = None
 
     @property
     def is_guest(self) -> bool:
@@ -165,8 +168,31 @@ class TapPolicy:
     include_group_ids: frozenset[str] | None  # None: all users
 
 
+@dataclass(frozen=True)
+class Contact:
+    """Someone a notification may go to (the user's manager), as Graph returns them."""
+
+    id: str
+    display_name: str | None
+    mail: str | None
+    user_type: str | None = None
+
+
+class Mailer(Protocol):
+    """What notifying the user needs of Graph (``shared.graph.mail``)."""
+
+    async def send_mail(self, sender: str, mime: bytes) -> str | None: ...
+
+    async def manager(self, user_id: str) -> Contact | None: ...
+
+    async def email_method_addresses(self, user_id: str) -> list[str]: ...
+
+
 class Gateway(Protocol):
     """The Graph operations a reset is made of."""
+
+    @property
+    def mail(self) -> Mailer: ...
 
     async def tap_policy(self) -> TapPolicy: ...
 

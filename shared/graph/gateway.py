@@ -58,6 +58,7 @@ from shared.graph.contract import (
     TapPolicy,
     UserNotFoundError,
 )
+from shared.graph.mail import GraphMail
 from shared.graph.mapping import (
     Json,
     describe_method,
@@ -88,6 +89,8 @@ USER_SELECT = (
     "accountEnabled",
     "displayName",
     "isManagementRestricted",
+    "mail",
+    "givenName",
 )
 # Graph expands at most this many related objects ($expand=owners).
 _MAX_EXPANDED = 20
@@ -111,6 +114,12 @@ class GraphGateway:
     def __init__(self, client: GraphServiceClient, base_url: str) -> None:
         self._client = client
         self._base_url = base_url.rstrip("/")
+        self._mail = GraphMail(client, self._call, self._read)
+
+    @property
+    def mail(self) -> GraphMail:
+        """sendMail, the manager and the email methods: what notifications need."""
+        return self._mail
 
     async def _call(self, operation: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
         """Run one SDK call; map its failures to ``GraphError``.

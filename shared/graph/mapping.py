@@ -106,6 +106,8 @@ def directory_user(user: Json, key: str) -> DirectoryUser:
         account_enabled=user.get("accountEnabled"),
         display_name=user.get("displayName"),
         management_restricted=user.get("isManagementRestricted"),
+        mail=user.get("mail") or None,
+        given_name=user.get("givenName") or None,
     )
 
 

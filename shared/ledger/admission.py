@@ -60,6 +60,7 @@ class Admission(LimitCounting):
         signature: str | None = None,
         user: tuple[str, str] | None = None,
         accepted_at: datetime | None = None,
+        hold_until: datetime | None = None,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
 
@@ -98,6 +99,8 @@ class Admission(LimitCounting):
         }
         if sweep_group_id is not None:
             entity.update(SweepGroupId=sweep_group_id, GroupRemoval="pending")
+        if hold_until is not None:
+            entity["HoldUntil"] = hold_until
         if request.callback_url is not None:
             entity.update(
                 CallbackUrl=request.callback_url,

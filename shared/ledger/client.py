@@ -6,15 +6,25 @@ from typing import Any
 
 from azure.data.tables.aio import TableClient
 
+from shared.clock import Clock, utc_now
 from shared.ledger.admission import Admission
 from shared.ledger.callbacks import CallbackBook
 from shared.ledger.maintenance import Maintenance
+from shared.ledger.notices import NoticeBook
+from shared.ledger.seal import RowSeal
 from shared.settings import SettingsError
 
 
 class Ledger(Admission, Maintenance, CallbackBook):
     """The reset ledger: admission, the life of a reset, scheduled maintenance, and the
-    delivery of completion callbacks."""
+    delivery of completion callbacks; ``notices``, the user's notifications, is a part it is
+    given its table and clock for."""
+
+    def __init__(
+        self, table: TableClient, clock: Clock = utc_now, seal: RowSeal | None = None
+    ) -> None:
+        super().__init__(table, clock, seal)
+        self.notices = NoticeBook(table, clock)
 
 
 _AZURITE = (

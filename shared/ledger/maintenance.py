@@ -25,6 +25,7 @@ from shared.ledger.records import (
     KIND_PAGE,
     KIND_RUN,
     LIMITS_PARTITION,
+    NOTICES_PARTITION,
     PAGES_PARTITION,
     PARTITION,
     RUN_PARTITION,
@@ -169,6 +170,7 @@ class Maintenance(LedgerStore):
             (RUN_PARTITION, "RecordedAt"),
             (LIMITS_PARTITION, "LastAt"),  # a user's limiter unused for the retention period
             (PAGES_PARTITION, "RecordedAt"),  # sweep pages admitted: expired long before
+            (NOTICES_PARTITION, "RecordedAt"),  # notification links and results
         ):
             rows = [
                 row

@@ -30,6 +30,9 @@ KIND_LIMITER = "limiter"
 # Summaries of scheduled runs live in their own partition.
 RUN_PARTITION = "run"
 KIND_RUN = "cleanup-run"
+# The links of notifications ("this wasn't me"), by the keyed digest of their token.
+NOTICES_PARTITION = "notice"
+KIND_NOTICE = "notice"
 # Digests of the sweep pages admitted, so a copy of one put back on the queue admits nobody.
 PAGES_PARTITION = "sweep-page"
 KIND_PAGE = "sweep-page"
@@ -45,10 +48,16 @@ class ResetStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     refused = "refused"
+    cancelled = "cancelled"  # stopped before it ran: by its caller, or by the user notified
 
     @property
     def finished(self) -> bool:
-        return self in (ResetStatus.succeeded, ResetStatus.failed, ResetStatus.refused)
+        return self in (
+            ResetStatus.succeeded,
+            ResetStatus.failed,
+            ResetStatus.refused,
+            ResetStatus.cancelled,
+        )
 
 
 class IdempotencyConflictError(Exception):
@@ -162,6 +171,8 @@ class LedgerRecord:
     signature: str | None = None
     callback: CallbackRecord | None = None
     etag: str | None = None
+    # A held reset runs no earlier than this (signed with the work item).
+    hold_until: datetime | None = None
     # The sealed columns as stored (``shared.ledger.seal``) and their MAC.
     state: dict[str, Any] = field(default_factory=dict)
     state_mac: str | None = None
@@ -196,6 +207,7 @@ class LedgerRecord:
             signature=entity.get("Signature"),
             callback=CallbackRecord.from_entity(entity),
             etag=entity.metadata.get("etag"),
+            hold_until=entity.get("HoldUntil"),
             state=sealed_state(entity),
             state_mac=entity.get("StateMac"),
         )

@@ -214,6 +214,27 @@ class LedgerStore:
         if error is not None:
             record.last_error = error[:2000]
 
+    async def cancel(self, reset_id: str, reason: str) -> LedgerRecord | None:
+        """Stop a reset that has not started: ``cancelled``, never run. Conditional on the row
+        as read, so a worker claiming it at the same moment and this cancel cannot both win.
+        Returns the row as it now is (cancelled, or as it was when it could not be), or None
+        for an unknown reset."""
+        while True:
+            record = await self.get(reset_id)
+            if record is None or record.status is not ResetStatus.accepted:
+                return record
+            if not self.genuine(record):
+                raise TamperedRowError(reset_id)
+            now = self._clock()
+            changes = {"Status": str(ResetStatus.cancelled), "FinishedAt": now, "LastError": reason}
+            if await self._merge_sealed(record, changes):
+                record.status, record.finished_at, record.last_error = (
+                    ResetStatus.cancelled,
+                    now,
+                    reason,
+                )
+                return record
+
     async def fail_abandoned(self, reset_id: str, error: str) -> LedgerRecord | None:
         """Mark a reset failed when its message was given up (poison), unless it is finished or
         a worker still holds a live lease on it (that worker will finish it)."""

@@ -9,6 +9,14 @@ from shared.models.callback import (
     masked_callback_url,
 )
 from shared.models.caller import CallerView
+from shared.models.notice import (
+    DisputeView,
+    NoticeResult,
+    NoticeStage,
+    NotificationView,
+    Recipient,
+    mask_address,
+)
 from shared.models.outcome import (
     GraphErrorInfo,
     IssuedTemporaryAccessPass,
@@ -40,13 +48,18 @@ __all__ = [
     "CallbackState",
     "CallbackView",
     "CallerView",
+    "DisputeView",
     "GraphErrorInfo",
     "IssuedTemporaryAccessPass",
     "MethodType",
     "NewPhone",
+    "NoticeResult",
+    "NoticeStage",
+    "NotificationView",
     "Outcome",
     "OutcomeStatus",
     "PhoneType",
+    "Recipient",
     "RegisteredMethod",
     "ResetRequest",
     "Step",
@@ -55,6 +68,7 @@ __all__ = [
     "TemporaryAccessPassRequest",
     "UserRef",
     "callback_host",
+    "mask_address",
     "mask_phone_number",
     "masked_callback_url",
     "normalise_phone_number",

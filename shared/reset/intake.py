@@ -7,6 +7,7 @@ the other's guardrails.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared import audit
@@ -45,6 +46,13 @@ async def accept_reset(
     ``hour_reserved``: the tenant's hourly count was reserved for it (a sweep's page).
     """
     accepted_at = admission_time(ledger.now())
+    hold_until = (
+        accepted_at + timedelta(minutes=settings.reset_hold_minutes)
+        if settings.reset_hold_minutes
+        and request.mode == "async"
+        and request.temporary_access_pass is None
+        else None
+    )
     item = WorkItem(
         reset_id=reset_id,
         request=request,
@@ -52,6 +60,7 @@ async def accept_reset(
         admitted_at=accepted_at,
         caller=WorkItemCaller.model_validate(caller.to_audit()),
         sweep_group_id=sweep_group_id,
+        hold_until=hold_until,
     )
     signature = item.signed(settings.keyring()).signature
     try:
@@ -69,6 +78,7 @@ async def accept_reset(
             signature=signature,
             user=(user.id, user.user_principal_name),
             accepted_at=accepted_at,
+            hold_until=hold_until,
         )
     except LimitReachedError as exc:
         audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)

@@ -31,6 +31,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "LEDGER_TABLE_NAME": "ledger_table_name",
     STORAGE_CONNECTION: "storage_connection_string",
     f"{STORAGE_CONNECTION}__tableServiceUri": "storage_table_service_uri",
+    f"{STORAGE_CONNECTION}__queueServiceUri": "storage_queue_service_uri",
     f"{STORAGE_CONNECTION}__clientId": "storage_client_id",
     "LEASE_SECONDS": "lease_seconds",
     "STATUS_RETRY_AFTER_SECONDS": "status_retry_after_seconds",
@@ -56,6 +57,10 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "CALLBACK_SIGNING_SECRET": "callback_signing_secret",
     "CALLBACK_ALLOWED_HOSTS": "callback_allowed_hosts",
     "CALLBACK_ALLOW_LOOPBACK_HTTP": "callback_allow_loopback_http",
+    "NOTIFY_SENDER": "notify_sender",
+    "PUBLIC_BASE_URL": "public_base_url",
+    "RESET_HOLD_MINUTES": "reset_hold_minutes",
+    "WEBSITE_HOSTNAME": "website_hostname",
 }
 
 

@@ -32,6 +32,12 @@ from shared.settings.environment import (
     environment_values,
     settings_error,
 )
+from shared.settings.notify import (
+    NotifySender,
+    PublicBaseUrl,
+    ResetHoldMinutes,
+    WebsiteHostname,
+)
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 
@@ -86,6 +92,11 @@ class Settings(BaseModel):
     )
     storage_connection_string: str | None = Field(
         default=None, description="Connection string of the storage account (local runs)."
+    )
+    storage_queue_service_uri: str | None = Field(
+        default=None,
+        description="Queue endpoint for the identity-based connection (the bindings read it "
+        "too); the app itself sends a held reset's message with a delay.",
     )
     storage_table_service_uri: str | None = Field(
         default=None, description="Table endpoint for the identity-based connection."
@@ -234,6 +245,11 @@ class Settings(BaseModel):
         description="Local runs only (never in templates): plain http to loopback callbacks.",
     )
 
+    notify_sender: NotifySender = None
+    public_base_url: PublicBaseUrl = None
+    reset_hold_minutes: ResetHoldMinutes = 0
+    website_hostname: WebsiteHostname = None
+
     @field_validator(
         "denied_users",
         "protected_group_ids",
@@ -290,6 +306,7 @@ class Settings(BaseModel):
         "managed_identity_client_id",
         "storage_connection_string",
         "storage_table_service_uri",
+        "storage_queue_service_uri",
         "storage_client_id",
     )
     @classmethod
@@ -319,6 +336,13 @@ class Settings(BaseModel):
             raise SettingsError("WORK_ITEM_SIGNING_KEY is not set")
         previous = self.work_item_signing_key_previous
         return (self.work_item_signing_key, *((previous,) if previous else ()))
+
+    @property
+    def links_base_url(self) -> str | None:
+        """Where the links in notifications point: the setting, else App Service's host."""
+        if self.public_base_url:
+            return self.public_base_url
+        return f"https://{self.website_hostname}" if self.website_hostname else None
 
     def keyring(self) -> Keyring:
         """The signing keys as a keyring (raises ``SettingsError`` like ``signing_keys``)."""

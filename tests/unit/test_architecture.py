@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("shared.triggers",),
     ("shared.cleanup", "shared.sweep"),
     ("shared.reset",),
-    ("shared.guards", "shared.audit", "shared.signing", "shared.connector"),
+    ("shared.guards", "shared.audit", "shared.signing", "shared.connector", "shared.notify"),
     ("shared.ledger", "shared.graph"),
     (
         "shared.problems",
