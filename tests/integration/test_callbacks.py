@@ -111,6 +111,15 @@ def callback_queue(names: StorageNames) -> str:
     return f"{names.queue}-callbacks"
 
 
+async def stored_callback_url(azurite: Azurite, names: StorageNames, reset_id: str) -> str:
+    """The ledger row's URL column as stored (not as the app reads it back)."""
+    async with TableClient.from_connection_string(
+        azurite.connection_string, table_name=names.table
+    ) as table:
+        entity = await table.get_entity("reset", reset_id)
+    return str(entity["CallbackUrl"])
+
+
 def verified(received: tuple[str, dict[str, str], bytes]) -> dict[str, Any]:
     _, headers, body = received
     payload: dict[str, Any] = Webhook(SECRET).verify(body, headers)
@@ -201,12 +210,13 @@ async def test_a_receiver_down_then_up_is_delivered_on_a_retry(
     assert (shown["state"], shown["attempts"]) == ("delivered", 2)
 
 
-async def test_a_receiver_that_always_fails_ends_failed_and_audited(
+async def test_a_receiver_that_always_fails_ends_failed_audited_and_forgotten(
     callbacks_on: StorageNames,
     queue_host: QueueHost,
     graph_emulator: GraphEmulator,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
+    azurite: Azurite,
 ):
     receiver.answers = [500]
     reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
@@ -224,6 +234,8 @@ async def test_a_receiver_that_always_fails_ends_failed_and_audited(
     assert "127.0.0.1" in failed[0]["detail"] and URL_TOKEN not in failed[0]["detail"]
     error = [r for r in caplog.records if "callback-failed" in r.getMessage()]
     assert error and error[0].levelno == logging.ERROR
+    # Nothing calls a failed callback again: its URL (the receiver's secret) is not kept.
+    assert await stored_callback_url(azurite, callbacks_on, reset_id) == ""
 
 
 async def test_a_redirect_is_not_followed(
@@ -373,6 +385,7 @@ async def test_a_host_removed_from_the_list_gets_no_callback_already_queued(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    azurite: Azurite,
 ):
     reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
     monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "*.service-now.com")
@@ -383,3 +396,4 @@ async def test_a_host_removed_from_the_list_gets_no_callback_already_queued(
     assert body_of(await status(reset_id))["callback"]["state"] == "failed"
     (failed,) = [e for e in audit_events(caplog) if e["event"] == "callback-failed"]
     assert failed["detail"].startswith("callback-not-allowed")
+    assert await stored_callback_url(azurite, callbacks_on, reset_id) == ""
