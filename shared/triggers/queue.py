@@ -8,7 +8,6 @@ the runtime moves it to ``<queue>-poison``, where the second function records th
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 import azure.functions as func
@@ -21,6 +20,7 @@ from shared.graph.contract import GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import LeaseLostError, LedgerRecord, get_ledger
 from shared.models import CallbackState, ResetMessage
+from shared.reset.callback_messages import callback_message
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import get_settings
@@ -98,7 +98,7 @@ def queue_callback(record: LedgerRecord | None, callbacks: func.Out[str]) -> Non
     if record is None or not record.status.finished or record.callback is None:
         return
     if record.callback.state is CallbackState.pending:
-        callbacks.set(json.dumps({"reset_id": record.id}))
+        callbacks.set(callback_message(get_settings().signing_keys(), record.id))
 
 
 def forgery(message: ResetMessage, record: LedgerRecord, keys: tuple[SecretStr, ...]) -> str | None:

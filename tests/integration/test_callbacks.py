@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,11 +21,13 @@ from typing import Any
 import pytest
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
+from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from emulator import Fault, GraphEmulator
 from emulator.azurite import Azurite
 from shared.ledger import get_ledger
+from shared.reset.callback_messages import callback_message
 from shared.settings import get_settings
 from tests.support.app import handler
 from tests.support.audit import audit_events
@@ -111,6 +114,11 @@ def callback_queue(names: StorageNames) -> str:
     return f"{names.queue}-callbacks"
 
 
+def signed_message(reset_id: str) -> str:
+    """A callback message as the app queues it (signed with the work-item key)."""
+    return callback_message(get_settings().signing_keys(), reset_id)
+
+
 async def stored_callback_url(azurite: Azurite, names: StorageNames, reset_id: str) -> str:
     """The ledger row's URL column as stored (not as the app reads it back)."""
     async with TableClient.from_connection_string(
@@ -159,8 +167,8 @@ async def test_a_reset_calls_its_ticket_back_once_signed(
     assert record.request["callback_url"] == "http://127.0.0.1/..."
     delivered = [e for e in audit_events(caplog) if e["event"] == "callback-delivered"]
     assert len(delivered) == 1 and "127.0.0.1" in delivered[0]["detail"]
-    # A duplicate message sends nothing more.
-    await queue_host.send(callback_queue(callbacks_on), json.dumps({"reset_id": reset_id}))
+    # A duplicate message, the app's own, sends nothing more.
+    await queue_host.send(callback_queue(callbacks_on), signed_message(reset_id))
     await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
     assert len(receiver.received) == 1
     logged = "\n".join(f"{r.getMessage()} {vars(r)!r}" for r in caplog.records)
@@ -370,7 +378,7 @@ async def test_a_callback_lost_on_its_way_is_queued_again_by_the_scheduled_run(
             mode=UpdateMode.MERGE,
         )
     await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks, Out())
-    assert [json.loads(m) for m in callbacks.get()] == [{"reset_id": reset_id}]
+    assert callbacks.get() == [signed_message(reset_id)]
     for message in callbacks.get():
         await queue_host.send(callback_queue(callbacks_on), message)
     await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
@@ -397,3 +405,78 @@ async def test_a_host_removed_from_the_list_gets_no_callback_already_queued(
     (failed,) = [e for e in audit_events(caplog) if e["event"] == "callback-failed"]
     assert failed["detail"].startswith("callback-not-allowed")
     assert await stored_callback_url(azurite, callbacks_on, reset_id) == ""
+
+
+async def test_a_callback_message_the_app_did_not_sign_changes_nothing(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    receiver: Receiver,
+    azurite: Azurite,
+    caplog: pytest.LogCaptureFixture,
+):
+    """Anyone able to write to the callback queues could otherwise fail a pending callback
+    (after which no scheduled run sends it) or choose when it is sent."""
+    reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
+    queue = callback_queue(callbacks_on)
+    # The genuine message is still on its way (here: lost) when the forgeries come.
+    assert len((await queue_host.drain(queue, lambda message: None)).processed) == 1
+    other_key = (SecretStr("another-key-that-is-not-the-apps-0123456789"),)
+    forgeries = [
+        json.dumps({"reset_id": reset_id}),  # the old shape: an id was enough
+        json.dumps({"reset_id": reset_id, "signature": "f" * 64}),
+        callback_message(other_key, reset_id),
+        json.dumps({**json.loads(signed_message(str(uuid.uuid4()))), "reset_id": reset_id}),
+    ]
+    for forged in forgeries:
+        await queue_host.send(f"{queue}-poison", forged)
+    poisoned = await queue_host.drain(f"{queue}-poison", handler("callback_poisoned"))
+    for forged in forgeries:
+        await queue_host.send(queue, forged)
+    delivered = await queue_host.drain(queue, handler("deliver_callback"))
+
+    assert not receiver.received
+    shown = body_of(await status(reset_id))["callback"]
+    assert (shown["state"], shown["attempts"]) == ("pending", 0)
+    assert not [e for e in audit_events(caplog) if e["event"].startswith("callback-")]
+    errors = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    for message_id in [*poisoned.processed, *delivered.processed]:
+        assert f"queue message {message_id} is not a callback message signed by" in errors
+    assert len(poisoned.processed) == len(delivered.processed) == len(forgeries)
+
+    # Nothing is lost: an hour after the reset ended the scheduled run queues it, signed.
+    async with TableClient.from_connection_string(
+        azurite.connection_string, table_name=callbacks_on.table
+    ) as table:
+        await table.update_entity(
+            {
+                "PartitionKey": "reset",
+                "RowKey": reset_id,
+                "FinishedAt": datetime.now(UTC) - timedelta(hours=2),
+            },
+            mode=UpdateMode.MERGE,
+        )
+    callbacks: Out[list[str]] = Out()
+    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks, Out())
+    for message in callbacks.get():
+        await queue_host.send(queue, message)
+    await queue_host.drain(queue, handler("deliver_callback"))
+    assert len(receiver.received) == 1
+    assert verified(receiver.received[0])["id"] == reset_id
+
+
+async def test_a_callback_signed_with_the_previous_key_is_still_delivered(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Rotating the key does not strand the callbacks already queued."""
+    reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
+    monkeypatch.setenv("WORK_ITEM_SIGNING_KEY_PREVIOUS", os.environ["WORK_ITEM_SIGNING_KEY"])
+    monkeypatch.setenv("WORK_ITEM_SIGNING_KEY", "a-new-work-item-key-after-rotation-0123456789")
+    get_settings.cache_clear()
+    await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
+    assert len(receiver.received) == 1
+    assert verified(receiver.received[0])["id"] == reset_id
