@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from emulator import Fault, GraphEmulator
 from emulator.azurite import Azurite
 from shared.ledger import get_ledger
+from shared.reset import callbacks as callbacks_module
 from shared.reset.callback_messages import callback_message
 from shared.settings import get_settings
 from tests.support.app import handler
@@ -80,6 +82,40 @@ def listening(state: Receiver) -> Iterator[Receiver]:
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def dripping(interval: float, length: int) -> Iterator[Receiver]:
+    """A receiver that answers 200 at once, then its body a byte every ``interval`` seconds:
+    no single read ever waits long, the whole answer does."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length_in = int(self.headers.get("content-length") or 0)
+            state.received.append((self.path, dict(self.headers), self.rfile.read(length_in)))
+            self.send_response(200)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            try:
+                for _ in range(length):
+                    self.wfile.write(b".")
+                    self.wfile.flush()
+                    time.sleep(interval)
+            except OSError:  # the app hung up
+                return
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield state
     finally:
@@ -480,3 +516,27 @@ async def test_a_callback_signed_with_the_previous_key_is_still_delivered(
     await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
     assert len(receiver.received) == 1
     assert verified(receiver.received[0])["id"] == reset_id
+
+
+async def test_a_receiver_dripping_its_answer_is_cut_off_at_the_attempts_limit(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The limit is on the whole attempt, not on each read: a byte every 0.2 s never trips a
+    per-read timeout, and would hold the attempt for 3 s against a 1 s limit."""
+    monkeypatch.setattr(callbacks_module, "TIMEOUT_SECONDS", 1.0)
+    with dripping(interval=0.2, length=15) as slow:
+        reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": slow.url()})
+        started = time.monotonic()
+        report = await queue_host.run_once(
+            callback_queue(callbacks_on), handler("deliver_callback")
+        )
+        took = time.monotonic() - started
+
+    assert len(slow.received) == 1
+    assert len(report.failed) == 1  # no answer: the queue tries again
+    assert took < 2.5, f"the attempt took {took:.1f} s"
+    shown = body_of(await status(reset_id))["callback"]
+    assert (shown["state"], shown["attempts"], shown["last_status"]) == ("pending", 1, None)
