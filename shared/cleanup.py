@@ -39,6 +39,7 @@ from shared.ledger import (
     LedgerRecord,
     ResetStatus,
 )
+from shared.reset.callback_messages import callback_message
 from shared.reset.runner import leave_reset_group
 from shared.settings import Settings
 from shared.signing import WORK_ITEM_LIFETIME, work_item
@@ -247,7 +248,7 @@ class CleanupRun:
         same ``webhook-id``, which receivers drop."""
         before = self._clock() - CALLBACK_GRACE
         for record in await self._ledger.undelivered_callbacks(before):
-            self.callback_messages.append(json.dumps({"reset_id": record.id}))
+            self.callback_messages.append(callback_message(self._settings.keyring(), record.id))
             self.summary.callbacks_requeued += 1
 
     async def _give_up(self, record: LedgerRecord, reason: str) -> None:

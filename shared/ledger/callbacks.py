@@ -2,7 +2,8 @@
 
 The reset's own row says how its callback stands (``pending``, ``delivered``, ``failed``, the
 attempts and the last HTTP status), so a status read shows it and the scheduled run can find
-callbacks that were never queued. The URL, which may carry a secret, is removed once delivered.
+callbacks that were never queued. The URL, which may carry the receiver's secret, is kept only
+while it may still be called: it is emptied once the callback is delivered or has failed.
 Writes here are ETag-conditional on the row as read and retried on a conflict: a callback never
 changes the reset's own columns, and the reset's writes never touch these.
 """
@@ -28,7 +29,7 @@ def _columns(callback: CallbackRecord) -> dict[str, Any]:
         "CallbackAttempts": callback.attempts,
         "CallbackState": str(callback.state),
         "CallbackLastStatus": callback.last_status,
-        # A merge cannot drop a property: a delivered callback's URL is emptied instead.
+        # A merge cannot drop a property: a finished callback's URL is emptied instead.
         "CallbackUrl": callback.url or "",
     }
 
@@ -59,9 +60,9 @@ class CallbackBook(LedgerStore):
     ) -> LedgerRecord | None:
         """Count one delivery attempt with the receiver's HTTP status (None: no answer).
 
-        ``state`` is ``delivered`` (the URL is then dropped), ``failed`` (given up), or
-        ``pending`` (the queue will try again). Returns the row as written, or None when it is
-        gone or has no callback.
+        ``state`` is ``delivered`` or ``failed`` (given up; either way the URL is then
+        dropped, as nothing calls it again), or ``pending`` (the queue will try again).
+        Returns the row as written, or None when it is gone or has no callback.
         """
 
         def attempted(callback: CallbackRecord) -> CallbackRecord:
@@ -70,14 +71,15 @@ class CallbackBook(LedgerStore):
                 state=state,
                 attempts=callback.attempts + 1,
                 last_status=status,
-                url=None if state is CallbackState.delivered else callback.url,
+                url=callback.url if state is CallbackState.pending else None,
             )
 
         return await self._change_callback(reset_id, attempted)
 
     async def callback_gave_up(self, reset_id: str) -> LedgerRecord | None:
         """Mark the callback failed without another attempt (the queue gave up, or the host is
-        no longer allowed); a delivered callback stays delivered."""
+        no longer allowed) and forget its URL, which nothing calls again; a delivered callback
+        stays delivered."""
 
         def gave_up(callback: CallbackRecord) -> CallbackRecord | None:
             if callback.state is not CallbackState.pending:
@@ -87,7 +89,7 @@ class CallbackBook(LedgerStore):
                 state=CallbackState.failed,
                 attempts=callback.attempts,
                 last_status=callback.last_status,
-                url=callback.url,
+                url=None,
             )
 
         return await self._change_callback(reset_id, gave_up)

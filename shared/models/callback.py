@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 MAX_CALLBACK_URL = 2048
-# A host name, an IPv4 address, or "*." and a domain of at least two labels.
+# A host name, an IPv4 address, or "*." and a domain of at least two labels; matched whole
+# (fullmatch: "$" would also match before a final line break).
 _HOST_PATTERN = re.compile(
-    r"^(?:\*\.(?=[^.]+\.[^.]+))?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"
-    r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+    r"(?:\*\.(?=[^.]+\.[^.]+))?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
 )
 
 
@@ -114,7 +115,7 @@ def check_webhook_secret(value: SecretStr | None) -> SecretStr | None:
 def check_host_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
     """Allowed callback hosts: exact names, or ``*.domain`` below a domain of two labels."""
     hosts = tuple(v.lower() for v in value)
-    bad = [h for h in hosts if not _HOST_PATTERN.match(h)]
+    bad = [h for h in hosts if not _HOST_PATTERN.fullmatch(h)]
     if bad:
         raise ValueError(f"not host names or *.domain patterns: {', '.join(bad)}")
     return hosts

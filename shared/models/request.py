@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from shared.models.callback import check_callback_url, masked_callback_url
+from shared.models.text import check_free_text, check_single_line
 
 
 class MethodType(StrEnum):
@@ -67,42 +68,30 @@ PHONE_DELETE_ORDER: tuple[PhoneType, ...] = (
     PhoneType.mobile,
 )
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+# Every pattern below is applied with fullmatch: Python's "$" also matches before a final line
+# break, so "^...$" with match() lets "INC1\n" through. Digits are [0-9]: "\d" is any Unicode
+# digit (Arabic-Indic, fullwidth, ...).
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # Entra allows A-Z a-z 0-9 ' . - _ ! # ^ ~ before the @ (plus a leading $ on some synced
 # accounts); guests carry #EXT#. Anything else (/, %, ?, spaces) is refused so a key can never
 # change the shape of a Graph URL.
 _UPN = re.compile(
-    r"^[A-Za-z0-9'._!#^~$&+-]{1,64}@"
-    r"(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    r"[A-Za-z0-9'._!#^~$&+-]{1,64}@"
+    r"(?=.{1,255}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
-_TICKET = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}(?:x\d{1,10})?$")
-_GRAPH_PHONE = re.compile(r"^\+(\d{1,3}) (\d{4,14})(?:x(\d{1,10}))?$")
+_TICKET = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}(?:x[0-9]{1,10})?")
+_GRAPH_PHONE = re.compile(r"\+([0-9]{1,3}) ([0-9]{4,14})(?:x([0-9]{1,10}))?")
 
 
 def _check_user_key(value: str) -> str:
-    if _GUID.match(value):
+    if _GUID.fullmatch(value):
         return value.lower()
-    if len(value) > 113 or not _UPN.match(value):
+    if len(value) > 113 or not _UPN.fullmatch(value):
         raise ValueError("must be a userPrincipalName (name@domain) or an object id (GUID)")
     if value.startswith(".") or ".@" in value or ".." in value.split("@", 1)[0]:
         raise ValueError("a userPrincipalName cannot start with a period or have one before the @")
-    return value
-
-
-def _check_single_line(value: str) -> str:
-    # Recorded in audit events: a line break here could forge a log line.
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters or line breaks")
-    return value
-
-
-def _check_free_text(value: str | None) -> str | None:
-    if value is not None and _CONTROL_BUT_LINE_BREAKS.search(value):
-        raise ValueError("must not contain control characters")
     return value
 
 
@@ -113,8 +102,8 @@ def normalise_phone_number(value: str) -> str:
     table that libphonenumber carries; a wrong split would register an unreachable number.
     """
     compact = value.strip()
-    graph_form = _GRAPH_PHONE.match(compact)
-    if not graph_form and not _E164.match(compact):
+    graph_form = _GRAPH_PHONE.fullmatch(compact)
+    if not graph_form and not _E164.fullmatch(compact):
         raise ValueError(
             "must be E.164 (+12065550123) or Graph's form (+1 2065550123), "
             "optionally with an extension (x123)"
@@ -139,7 +128,7 @@ def mask_phone_number(value: str | None) -> str | None:
     """Keep the country code and the last two digits: enough to recognise, not to call."""
     if not value:
         return value
-    match = _GRAPH_PHONE.match(value)
+    match = _GRAPH_PHONE.fullmatch(value)
     if not match:
         return "*" * 6
     national = match.group(2)
@@ -224,13 +213,23 @@ class ResetRequest(BaseModel):
     )
     requested_by: Annotated[
         str,
-        Field(min_length=1, max_length=256, description="Who asked (UPN, e-mail or name)."),
-        AfterValidator(_check_single_line),
+        Field(
+            min_length=1,
+            max_length=256,
+            description="Who asked (UPN, e-mail or name): one line, without control or invisible "
+            "format (bidirectional, zero-width) characters.",
+        ),
+        AfterValidator(check_single_line),
     ]
     reason: Annotated[
         str | None,
-        Field(default=None, max_length=500, description="Free text for the audit trail."),
-        AfterValidator(_check_free_text),
+        Field(
+            default=None,
+            max_length=500,
+            description="Free text for the audit trail: line breaks (CR, LF) allowed, other "
+            "control and invisible format (bidirectional, zero-width) characters not.",
+        ),
+        AfterValidator(check_free_text),
     ] = None
     mode: Literal["async", "sync"] = Field(
         default="async",
@@ -262,7 +261,7 @@ class ResetRequest(BaseModel):
     @field_validator("ticket_id")
     @classmethod
     def _check_ticket(cls, value: str) -> str:
-        if not _TICKET.match(value):
+        if not _TICKET.fullmatch(value):
             raise ValueError("must be 1-64 characters of A-Z a-z 0-9 . _ : / -")
         return value
 

@@ -4,7 +4,9 @@ A callback is an outbound request to a URL a caller chose, so it is a server-sid
 forgery risk: HTTPS only, to hosts the operator allowed (``CALLBACK_ALLOWED_HOSTS``), checked
 when the request is admitted and again before every attempt; no redirects; short timeouts; at
 most a few KiB of the answer read. Plain http is possible only to a loopback address, only with
-``CALLBACK_ALLOW_LOOPBACK_HTTP`` (local runs; the templates never set it).
+``CALLBACK_ALLOW_LOOPBACK_HTTP`` (local runs; the templates never set it). The time limit is on
+the whole attempt (connect, send, read), not on each read: a receiver dripping its answer a byte
+at a time would otherwise hold a worker as long as it liked.
 
 Every attempt is signed per the Standard Webhooks specification (``webhook-id``,
 ``webhook-timestamp``, ``webhook-signature``) with ``CALLBACK_SIGNING_SECRET``; the id is the
@@ -14,6 +16,7 @@ is never logged: only its host.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import ipaddress
 import json
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Each network operation, and the whole attempt: an attempt past it is one with no answer.
 TIMEOUT_SECONDS = 10.0
 # What is read of a receiver's answer: enough for a log line's status, never a download.
 MAX_ANSWER_BYTES = 4096
@@ -158,9 +162,13 @@ class CallbackSender:
             )
         sending = _SENDING.set(True)
         try:
-            async with self._http.stream("POST", url, content=body, headers=headers) as answer:
-                await _read_at_most(answer, MAX_ANSWER_BYTES)
-                return Attempt(answer.status_code)
+            # httpx's timeouts bound each read; this bounds connect, send and every read together.
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                async with self._http.stream("POST", url, content=body, headers=headers) as answer:
+                    await _read_at_most(answer, MAX_ANSWER_BYTES)
+                    return Attempt(answer.status_code)
+        except TimeoutError:
+            return Attempt(None, f"no complete answer within {TIMEOUT_SECONDS:g} s")
         except httpx.HTTPError as exc:
             return Attempt(None, type(exc).__name__)
         finally:

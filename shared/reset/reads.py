@@ -21,7 +21,7 @@ from shared.models import RegisteredMethod
 
 T = TypeVar("T")
 
-_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 class ResetReads:
@@ -39,7 +39,7 @@ class ResetReads:
         self._user = asyncio.ensure_future(gateway.get_user(key))
         # A pass is judged by the tenant's policy before anything changes; read beside the rest.
         self._tap_policy = asyncio.ensure_future(gateway.tap_policy()) if tap_policy else None
-        known_id = key.lower() if _OBJECT_ID.match(key) else None
+        known_id = key.lower() if _OBJECT_ID.fullmatch(key) else None
 
         async def user_id() -> str:
             return known_id or (await asyncio.shield(self._user)).id

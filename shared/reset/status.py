@@ -13,13 +13,13 @@ from shared.guards.targets import public_refusal
 from shared.ledger import LedgerRecord, get_ledger
 from shared.models import CallerView
 
-_RESET_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_RESET_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 async def find_reset(reset_id: str) -> LedgerRecord | None:
     """The reset with this id; None for an unknown id or one that is not a reset id at all."""
     reset_id = reset_id.lower()
-    if not _RESET_ID.match(reset_id):
+    if not _RESET_ID.fullmatch(reset_id):
         return None
     return await (await get_ledger()).get(reset_id)
 

@@ -1,12 +1,14 @@
 """Completion callbacks, delivered at least once through their own queue.
 
-A reset that ends with a callback pending puts ``{"reset_id": ...}`` on
-``<RESET_QUEUE_NAME>-callbacks``. This worker reads where the callback goes and what it says
-from the ledger row (a message anyone could write carries neither), makes one signed attempt,
-and records it. A failed attempt raises, so the queue delivers the message again after its
-visibility timeout, with the same ``webhook-id``; after ``maxDequeueCount`` deliveries the
-message goes to the poison queue, where the callback is marked ``failed`` with an error-level
-audit event. The reset's own result never depends on its callback.
+A reset that ends with a callback pending puts a message naming it on
+``<RESET_QUEUE_NAME>-callbacks``, signed by the app (``shared.reset.callback_messages``): both
+workers here act only on a message the app signed, so one written by anyone else neither sends
+nor fails a callback. This worker reads where the callback goes and what it says from the ledger
+row (no message carries either), makes one signed attempt, and records it. A failed attempt
+raises, so the queue delivers the message again after its visibility timeout, with the same
+``webhook-id``; after ``maxDequeueCount`` deliveries the message goes to the poison queue, where
+the callback is marked ``failed`` with an error-level audit event. The reset's own result never
+depends on its callback.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import audit
 from shared.audit import AuditEvent
 from shared.ledger import LedgerRecord, get_ledger
 from shared.models import CallbackState
+from shared.reset.callback_messages import signed_reset_id
 from shared.reset.callbacks import CallbackNotAllowedError, callback_event, describe, sender
 from shared.settings import get_settings
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION
@@ -28,22 +30,19 @@ log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
-class CallbackMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reset_id: str
-
-
 class CallbackNotDeliveredError(Exception):
     """This attempt failed; the queue tries again. Its text names the host, not the URL."""
 
 
-def _message(msg: func.QueueMessage) -> CallbackMessage | None:
-    try:
-        return CallbackMessage.model_validate_json(msg.get_body())
-    except ValidationError:
-        log.error("queue message %s is not a callback message; it is dropped", msg.id)
-        return None
+def _reset_id(msg: func.QueueMessage) -> str | None:
+    """The reset a message the app signed names; None (an error logged, nothing changed) for
+    any other message. A pending callback is queued again, signed, by the scheduled run."""
+    reset_id = signed_reset_id(get_settings().keyring(), msg.get_body())
+    if reset_id is None:
+        log.error(
+            "queue message %s is not a callback message signed by this app; it is dropped", msg.id
+        )
+    return reset_id
 
 
 def _due(record: LedgerRecord | None) -> bool:
@@ -59,14 +58,14 @@ def _due(record: LedgerRecord | None) -> bool:
 @bp.queue_trigger(arg_name="msg", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
 async def deliver_callback(msg: func.QueueMessage) -> None:
     """One attempt to tell the ticket how its reset ended."""
-    message = _message(msg)
-    if message is None:
+    reset_id = _reset_id(msg)
+    if reset_id is None:
         return
     ledger = await get_ledger()
-    record = await ledger.get(message.reset_id)
+    record = await ledger.get(reset_id)
     if not _due(record):
         # Delivered already (a duplicate message), given up, or not a reset that has ended.
-        log.info("callback message %s for reset %s: nothing to deliver", msg.id, message.reset_id)
+        log.info("callback message %s for reset %s: nothing to deliver", msg.id, reset_id)
         return
     assert record is not None
     event = callback_event(record)
@@ -99,12 +98,15 @@ async def deliver_callback(msg: func.QueueMessage) -> None:
     arg_name="msg", queue_name=f"{CALLBACK_QUEUE_NAME}-poison", connection=QUEUE_CONNECTION
 )
 async def callback_poisoned(msg: func.QueueMessage) -> None:
-    """Every attempt failed: record the callback ``failed`` and say so loudly."""
-    message = _message(msg)
-    if message is None:
+    """Every attempt failed: record the callback ``failed`` and say so loudly.
+
+    Only a message the app signed may fail a callback: one anyone else wrote changes nothing.
+    """
+    reset_id = _reset_id(msg)
+    if reset_id is None:
         return
     ledger = await get_ledger()
-    record = await ledger.callback_gave_up(message.reset_id)
+    record = await ledger.callback_gave_up(reset_id)
     if record is None or record.callback is None:
         return
     if record.callback.state is CallbackState.failed:

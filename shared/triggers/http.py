@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from shared.connector import served_definition
 from shared.guards import Caller, CallerRejectedError, authorize_caller, identify_caller
 from shared.models import ResetRequest
+from shared.models.json_body import refuse_duplicate_keys
 from shared.problems import Problem, bad_request, validation_problem
 from shared.reset.status import find_reset
 from shared.reset.submission import Disposition, audit_caller_refusal, submit
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 MAX_BODY_BYTES = 64 * 1024
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def parse_reset_request(req: func.HttpRequest) -> ResetRequest:
@@ -48,6 +49,8 @@ def parse_reset_request(req: func.HttpRequest) -> ResetRequest:
     if len(body) > MAX_BODY_BYTES:
         raise bad_request(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
     try:
+        # Strict JSON mode keeps the last of a name given twice: refused first instead.
+        refuse_duplicate_keys(body, ResetRequest.__name__)
         return ResetRequest.model_validate_json(body)
     except ValidationError as exc:
         raise validation_problem(exc) from None
@@ -57,7 +60,7 @@ def _idempotency_key(req: func.HttpRequest) -> str | None:
     key: str | None = req.headers.get("idempotency-key")
     if key is None:
         return None
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise bad_request("The Idempotency-Key header must be 1-255 visible ASCII characters.")
     return key
 

@@ -8,7 +8,6 @@ the runtime moves it to ``<queue>-poison``, where the second function records th
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from datetime import datetime
 
@@ -24,6 +23,7 @@ from shared.guards import TargetPolicy, TargetProtectedError
 from shared.keyring import Keyring
 from shared.ledger import LeaseLostError, LedgerRecord, TamperedRowError, get_ledger
 from shared.models import CallbackState
+from shared.reset.callback_messages import callback_message
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import SettingsError, get_settings
@@ -126,7 +126,7 @@ def queue_callback(record: LedgerRecord | None, callbacks: func.Out[str]) -> Non
     if record is None or not record.status.finished or record.callback is None:
         return
     if record.callback.state is CallbackState.pending:
-        callbacks.set(json.dumps({"reset_id": record.id}))
+        callbacks.set(callback_message(get_settings().keyring(), record.id))
 
 
 def forgery(item: WorkItem, record: LedgerRecord, keyring: Keyring, now: datetime) -> str | None:

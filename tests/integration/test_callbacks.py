@@ -10,6 +10,8 @@ import logging
 import os
 import socket
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,11 +22,15 @@ from typing import Any
 import pytest
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
+from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from emulator import Fault, GraphEmulator
 from emulator.azurite import Azurite
+from shared.keyring import Keyring
 from shared.ledger import get_ledger
+from shared.reset import callbacks as callbacks_module
+from shared.reset.callback_messages import callback_message
 from shared.settings import get_settings
 from tests.support.app import handler
 from tests.support.audit import audit_events
@@ -84,6 +90,40 @@ def listening(state: Receiver) -> Iterator[Receiver]:
         server.server_close()
 
 
+@contextmanager
+def dripping(interval: float, length: int) -> Iterator[Receiver]:
+    """A receiver that answers 200 at once, then its body a byte every ``interval`` seconds:
+    no single read ever waits long, the whole answer does."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length_in = int(self.headers.get("content-length") or 0)
+            state.received.append((self.path, dict(self.headers), self.rfile.read(length_in)))
+            self.send_response(200)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            try:
+                for _ in range(length):
+                    self.wfile.write(b".")
+                    self.wfile.flush()
+                    time.sleep(interval)
+            except OSError:  # the app hung up
+                return
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with listening(Receiver()) as state:
@@ -109,6 +149,20 @@ async def run_reset(host: QueueHost, names: StorageNames, body: dict[str, Any]) 
 
 def callback_queue(names: StorageNames) -> str:
     return f"{names.queue}-callbacks"
+
+
+def signed_message(reset_id: str) -> str:
+    """A callback message as the app queues it (signed with the work-item key)."""
+    return callback_message(get_settings().keyring(), reset_id)
+
+
+async def stored_callback_url(azurite: Azurite, names: StorageNames, reset_id: str) -> str:
+    """The ledger row's URL column as stored (not as the app reads it back)."""
+    async with TableClient.from_connection_string(
+        azurite.connection_string, table_name=names.table
+    ) as table:
+        entity = await table.get_entity("reset", reset_id)
+    return str(entity["CallbackUrl"])
 
 
 def verified(received: tuple[str, dict[str, str], bytes]) -> dict[str, Any]:
@@ -150,8 +204,8 @@ async def test_a_reset_calls_its_ticket_back_once_signed(
     assert record.request["callback_url"] == "http://127.0.0.1/..."
     delivered = [e for e in audit_events(caplog) if e["event"] == "callback-delivered"]
     assert len(delivered) == 1 and "127.0.0.1" in delivered[0]["detail"]
-    # A duplicate message sends nothing more.
-    await queue_host.send(callback_queue(callbacks_on), json.dumps({"reset_id": reset_id}))
+    # A duplicate message, the app's own, sends nothing more.
+    await queue_host.send(callback_queue(callbacks_on), signed_message(reset_id))
     await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
     assert len(receiver.received) == 1
     logged = "\n".join(f"{r.getMessage()} {vars(r)!r}" for r in caplog.records)
@@ -201,12 +255,13 @@ async def test_a_receiver_down_then_up_is_delivered_on_a_retry(
     assert (shown["state"], shown["attempts"]) == ("delivered", 2)
 
 
-async def test_a_receiver_that_always_fails_ends_failed_and_audited(
+async def test_a_receiver_that_always_fails_ends_failed_audited_and_forgotten(
     callbacks_on: StorageNames,
     queue_host: QueueHost,
     graph_emulator: GraphEmulator,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
+    azurite: Azurite,
 ):
     receiver.answers = [500]
     reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
@@ -224,6 +279,8 @@ async def test_a_receiver_that_always_fails_ends_failed_and_audited(
     assert "127.0.0.1" in failed[0]["detail"] and URL_TOKEN not in failed[0]["detail"]
     error = [r for r in caplog.records if "callback-failed" in r.getMessage()]
     assert error and error[0].levelno == logging.ERROR
+    # Nothing calls a failed callback again: its URL (the receiver's secret) is not kept.
+    assert await stored_callback_url(azurite, callbacks_on, reset_id) == ""
 
 
 async def test_a_redirect_is_not_followed(
@@ -358,7 +415,7 @@ async def test_a_callback_lost_on_its_way_is_queued_again_by_the_scheduled_run(
             mode=UpdateMode.MERGE,
         )
     await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks, Out())
-    assert [json.loads(m) for m in callbacks.get()] == [{"reset_id": reset_id}]
+    assert callbacks.get() == [signed_message(reset_id)]
     for message in callbacks.get():
         await queue_host.send(callback_queue(callbacks_on), message)
     await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
@@ -373,6 +430,7 @@ async def test_a_host_removed_from_the_list_gets_no_callback_already_queued(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    azurite: Azurite,
 ):
     reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
     monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "*.service-now.com")
@@ -383,3 +441,103 @@ async def test_a_host_removed_from_the_list_gets_no_callback_already_queued(
     assert body_of(await status(reset_id))["callback"]["state"] == "failed"
     (failed,) = [e for e in audit_events(caplog) if e["event"] == "callback-failed"]
     assert failed["detail"].startswith("callback-not-allowed")
+    assert await stored_callback_url(azurite, callbacks_on, reset_id) == ""
+
+
+async def test_a_callback_message_the_app_did_not_sign_changes_nothing(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    receiver: Receiver,
+    azurite: Azurite,
+    caplog: pytest.LogCaptureFixture,
+):
+    """Anyone able to write to the callback queues could otherwise fail a pending callback
+    (after which no scheduled run sends it) or choose when it is sent."""
+    reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
+    queue = callback_queue(callbacks_on)
+    # The genuine message is still on its way (here: lost) when the forgeries come.
+    assert len((await queue_host.drain(queue, lambda message: None)).processed) == 1
+    other_key = Keyring([SecretStr("another-key-that-is-not-the-apps-0123456789")])
+    forgeries = [
+        json.dumps({"reset_id": reset_id}),  # the old shape: an id was enough
+        json.dumps({"reset_id": reset_id, "signature": "f" * 64}),
+        callback_message(other_key, reset_id),
+        json.dumps({**json.loads(signed_message(str(uuid.uuid4()))), "reset_id": reset_id}),
+    ]
+    for forged in forgeries:
+        await queue_host.send(f"{queue}-poison", forged)
+    poisoned = await queue_host.drain(f"{queue}-poison", handler("callback_poisoned"))
+    for forged in forgeries:
+        await queue_host.send(queue, forged)
+    delivered = await queue_host.drain(queue, handler("deliver_callback"))
+
+    assert not receiver.received
+    shown = body_of(await status(reset_id))["callback"]
+    assert (shown["state"], shown["attempts"]) == ("pending", 0)
+    assert not [e for e in audit_events(caplog) if e["event"].startswith("callback-")]
+    errors = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    for message_id in [*poisoned.processed, *delivered.processed]:
+        assert f"queue message {message_id} is not a callback message signed by" in errors
+    assert len(poisoned.processed) == len(delivered.processed) == len(forgeries)
+
+    # Nothing is lost: an hour after the reset ended the scheduled run queues it, signed.
+    async with TableClient.from_connection_string(
+        azurite.connection_string, table_name=callbacks_on.table
+    ) as table:
+        await table.update_entity(
+            {
+                "PartitionKey": "reset",
+                "RowKey": reset_id,
+                "FinishedAt": datetime.now(UTC) - timedelta(hours=2),
+            },
+            mode=UpdateMode.MERGE,
+        )
+    callbacks: Out[list[str]] = Out()
+    await handler("scheduled_cleanup")(TimerStub(), Out(), callbacks, Out())
+    for message in callbacks.get():
+        await queue_host.send(queue, message)
+    await queue_host.drain(queue, handler("deliver_callback"))
+    assert len(receiver.received) == 1
+    assert verified(receiver.received[0])["id"] == reset_id
+
+
+async def test_a_callback_signed_with_the_previous_key_is_still_delivered(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Rotating the key does not strand the callbacks already queued."""
+    reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": receiver.url()})
+    monkeypatch.setenv("WORK_ITEM_SIGNING_KEY_PREVIOUS", os.environ["WORK_ITEM_SIGNING_KEY"])
+    monkeypatch.setenv("WORK_ITEM_SIGNING_KEY", "a-new-work-item-key-after-rotation-0123456789")
+    get_settings.cache_clear()
+    await queue_host.drain(callback_queue(callbacks_on), handler("deliver_callback"))
+    assert len(receiver.received) == 1
+    assert verified(receiver.received[0])["id"] == reset_id
+
+
+async def test_a_receiver_dripping_its_answer_is_cut_off_at_the_attempts_limit(
+    callbacks_on: StorageNames,
+    queue_host: QueueHost,
+    graph_emulator: GraphEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The limit is on the whole attempt, not on each read: a byte every 0.2 s never trips a
+    per-read timeout, and would hold the attempt for 3 s against a 1 s limit."""
+    monkeypatch.setattr(callbacks_module, "TIMEOUT_SECONDS", 1.0)
+    with dripping(interval=0.2, length=15) as slow:
+        reset_id = await run_reset(queue_host, callbacks_on, {**BODY, "callback_url": slow.url()})
+        started = time.monotonic()
+        report = await queue_host.run_once(
+            callback_queue(callbacks_on), handler("deliver_callback")
+        )
+        took = time.monotonic() - started
+
+    assert len(slow.received) == 1
+    assert len(report.failed) == 1  # no answer: the queue tries again
+    assert took < 2.5, f"the attempt took {took:.1f} s"
+    shown = body_of(await status(reset_id))["callback"]
+    assert (shown["state"], shown["attempts"], shown["last_status"]) == ("pending", 1, None)

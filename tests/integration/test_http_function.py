@@ -11,6 +11,7 @@ import azure.functions as func
 import pytest
 
 from emulator import Fault, GraphEmulator, Tenant
+from shared.reset import status as status_module
 from tests.support.app import handler, indexed
 from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
@@ -188,6 +189,127 @@ async def test_bad_input_is_a_400_problem_and_never_reaches_graph(
         assert pointer in [e["pointer"] for e in details["errors"]]
     assert graph_emulator.requests == []
     assert graph_emulator.token_requests == []
+
+
+def _raw(text: str) -> bytes:
+    """A body as a caller might send it, duplicate names and all (json.dumps cannot)."""
+    return text.encode()
+
+
+_BASE = '"ticket_id": "INC0012345", "requested_by": "desk@contoso.example", "mode": "sync"'
+# (body, where the 400 points, a value of the body no answer may repeat)
+EDGES: list[tuple[Any, str, str]] = [
+    # A name given twice: parsers disagree on which value wins, so neither does.
+    (
+        _raw(
+            f'{{"user": "alex.wilber@contoso.example", {_BASE}, "user": "adele@contoso.example"}}'
+        ),
+        "#/user",
+        "adele@contoso.example",
+    ),
+    (
+        _raw(
+            f'{{"user": "alex.wilber@contoso.example", {_BASE}, "dry_run": true, "dry_run": false}}'
+        ),
+        "#/dry_run",
+        "alex.wilber@contoso.example",
+    ),
+    (
+        _raw(
+            f'{{"user": "alex.wilber@contoso.example", {_BASE}, "new_phone": '
+            '{"number": "+14255550199", "number": "+14255550142"}}'
+        ),
+        "#/new_phone/number",
+        "4255550142",
+    ),
+    # Python's "$" matches before a final line break.
+    ({**VALID, "user": "alex.wilber@contoso.example\n"}, "#/user", "alex.wilber"),
+    ({**VALID, "ticket_id": "INC0012345\n"}, "#/ticket_id", "INC0012345"),
+    # Control and bidirectional characters in free text.
+    ({**VALID, "requested_by": "desk\u202e@contoso.example"}, "#/requested_by", "desk"),
+    ({**VALID, "reason": "verified by\x85manager"}, "#/reason", "manager"),
+    # Only ASCII digits in a phone number.
+    (
+        {**VALID, "new_phone": {"number": "+14255550199x\u0664\u0662"}},
+        "#/new_phone/number",
+        "4255550199",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "pointer", "submitted"), EDGES)
+async def test_input_edges_are_a_400_naming_the_field_and_never_the_value(
+    graph_emulator: GraphEmulator,
+    app_env: StorageNames,
+    body: Any,
+    pointer: str,
+    submitted: str,
+):
+    response = await submit(body)
+
+    assert response.status_code == 400, response.get_body()
+    details = problem(response)
+    assert [e["pointer"] for e in details["errors"]] == [pointer]
+    assert submitted not in response.get_body().decode()
+    assert graph_emulator.requests == []
+
+
+async def test_a_body_nested_past_any_parsers_limit_is_a_400(
+    graph_emulator: GraphEmulator, app_env: StorageNames
+):
+    deep = b"[" * 40000 + b"]" * 40000
+    response = await submit(
+        _raw(f'{{"user": "alex.wilber@contoso.example", {_BASE}, "x": ') + deep + b"}"
+    )
+
+    assert response.status_code == 400
+    assert problem(response)["type"] == "urn:mfa-reset:problem:invalid-request"
+
+
+async def test_an_idempotency_key_is_matched_whole(
+    graph_emulator: GraphEmulator, app_env: StorageNames
+):
+    request = func.HttpRequest(
+        method="POST",
+        url="/api/resets",
+        headers={"Content-Type": "application/json", "Idempotency-Key": "sn-INC0012345\n"},
+        body=json.dumps({**VALID, "mode": "async"}).encode(),
+    )
+    queue: Out[str] = Out()
+    response = await handler("submit_reset")(request, queue)
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in problem(response)["detail"]
+    assert not queue.is_set
+
+
+async def test_a_reset_id_is_matched_whole(
+    graph_emulator: GraphEmulator, app_env: StorageNames, monkeypatch: pytest.MonkeyPatch
+):
+    accepted = await submit({**VALID, "mode": "async"})
+    assert accepted.status_code == 202
+    reset_id = json.loads(accepted.get_body())["id"]
+    assert (await read_status(reset_id)).status_code == 202
+    assert (await read_status(f"{reset_id}\n")).status_code == 404
+
+    def no_ledger() -> None:
+        raise AssertionError("a key that is no reset id reached the ledger")
+
+    # Not a reset id, so never a key sent to Table Storage (which refuses control characters).
+    monkeypatch.setattr(status_module, "get_ledger", no_ledger)
+    assert await status_module.find_reset(f"{reset_id}\n") is None
+
+
+async def read_status(reset_id: str) -> func.HttpResponse:
+    request = func.HttpRequest(
+        method="GET",
+        url=f"/api/resets/{reset_id}",
+        route_params={"reset_id": reset_id},
+        headers={},
+        body=b"",
+    )
+    response: func.HttpResponse = await handler("get_reset")(request)
+    return response
 
 
 async def test_unknown_user_is_a_404_problem(graph_emulator: GraphEmulator, app_env: StorageNames):

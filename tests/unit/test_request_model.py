@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.models import MethodType, PhoneType, ResetRequest, redact_phone_numbers
+from shared.models import (
+    MethodType,
+    PhoneType,
+    ResetRequest,
+    mask_phone_number,
+    redact_phone_numbers,
+)
+from shared.models.callback import check_host_patterns
+from shared.models.json_body import duplicate_keys
 from shared.problems import validation_problem
 
 VALID: dict[str, Any] = {
@@ -115,6 +123,35 @@ BAD_PAYLOADS: list[tuple[Any, str, str]] = [
         "valid boolean",
     ),
     (with_(mode="sync", temporary_access_pass=True), "#/temporary_access_pass", "an object"),
+    # Python's "$" matches before a final line break: the whole value must match.
+    (with_(user="adele.vance@contoso.com\n"), "#/user", "userPrincipalName"),
+    (with_(user="6e7b768e-07e2-4810-8459-485f84f8f204\n"), "#/user", "userPrincipalName"),
+    (with_(ticket_id="INC0012345\n"), "#/ticket_id", "1-64"),
+    # C1 controls (NEL, CSI), line and paragraph separators, and invisible format characters:
+    # bidirectional overrides and isolates, marks, the BOM and zero-width spaces.
+    (with_(requested_by="desk\x85FAKE LOG LINE"), "#/requested_by", "control characters"),
+    (with_(requested_by="desk\x9b31m"), "#/requested_by", "control characters"),
+    (with_(requested_by="desk\u2028FAKE LOG LINE"), "#/requested_by", "line breaks"),
+    (with_(requested_by="desk@\u202emoc.osotnoc"), "#/requested_by", "format characters"),
+    (with_(requested_by="\u2066desk\u2069@contoso.com"), "#/requested_by", "format characters"),
+    (with_(requested_by="desk\u200b@contoso.com"), "#/requested_by", "format characters"),
+    (with_(reason="lost phone\x85"), "#/reason", "control characters"),
+    (with_(reason="lost phone\tcall-back done"), "#/reason", "control characters"),
+    (with_(reason="lost \u202ephone"), "#/reason", "format characters"),
+    (with_(reason="lost \u061cphone"), "#/reason", "format characters"),
+    (with_(reason="lost \u200ephone \u200f"), "#/reason", "format characters"),
+    (with_(reason="\ufefflost phone"), "#/reason", "format characters"),
+    (with_(reason="lost phone\u2029"), "#/reason", "format characters"),
+    # "\d" is any Unicode digit: Arabic-Indic, Devanagari or fullwidth digits are not ASCII.
+    (with_(new_phone={"number": "+12065550123x\u0661\u0662"}), "#/new_phone/number", "E.164"),
+    (with_(new_phone={"number": "+1 2065550123x\u0967"}), "#/new_phone/number", "E.164"),
+    (
+        with_(
+            new_phone={"number": "+1\uff12\uff10\uff16\uff15\uff15\uff15\uff10\uff11\uff12\uff13"}
+        ),
+        "#/new_phone/number",
+        "E.164",
+    ),
 ]
 
 
@@ -255,3 +292,57 @@ def test_redaction_keeps_ordinary_text():
     assert redact_phone_numbers("Request_BadRequest in 2 fields") == (
         "Request_BadRequest in 2 fields"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("requested_by", "Zo\u00eb \u00c6r\u00f8sk\u00f8bing (service desk)"),
+        ("requested_by", "\u0645\u062d\u0645\u062f \u0631\u0636\u0627"),  # right-to-left script
+        ("reason", "Lost phone.\r\nIdentity verified by a manager call-back."),
+        ("reason", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"),  # Persian needs ZWNJ
+        ("reason", "Lost \U0001f469\u200d\U0001f4bb laptop"),  # an emoji sequence joins with ZWJ
+    ],
+)
+def test_ordinary_text_in_any_script_is_accepted(field: str, text: str):
+    assert getattr(parse(with_(**{field: text})), field) == text
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("requested_by", "desk@\u202emoc.osotnoc"),
+        ("reason", "+1 2065550123 \u202e"),
+        ("reason", "+1 2065550123\x85"),
+    ],
+)
+def test_a_refused_character_is_named_but_the_text_is_not_echoed(field: str, text: str):
+    with pytest.raises(ValidationError) as caught:
+        parse(with_(**{field: text}))
+    body = validation_problem(caught.value).body().decode()
+    assert f"#/{field}" in body
+    assert "2065550123" not in body and "osotnoc" not in body
+    assert json.dumps(text)[1:-1] not in body
+
+
+def test_phone_numbers_in_graphs_form_are_masked_only_when_ascii():
+    assert mask_phone_number("+1 2065550123") == "+1 ********23"
+    assert mask_phone_number("+1 2065550123\n") == "******"
+    assert mask_phone_number("+1 206555012\u0663") == "******"
+
+
+def test_callback_host_patterns_are_matched_whole():
+    assert check_host_patterns(("Dev1.Service-Now.com", "*.logic.azure.com")) == (
+        "dev1.service-now.com",
+        "*.logic.azure.com",
+    )
+    for bad in ("yourco.service-now.com\n", "*.azure.com\n"):
+        with pytest.raises(ValueError, match="not host names"):
+            check_host_patterns((bad,))
+
+
+def test_a_name_given_twice_is_found_wherever_it_is():
+    body = b'{"a": [{"b": 1, "c": {"d": 1, "d": 2}, "b": 2}], "e": 1, "e": 3, "e": 4}'
+    assert duplicate_keys(body) == [("e",), ("a", 0, "b"), ("a", 0, "c", "d")]
+    assert duplicate_keys(b'{"a": 1, "b": {"a": 2}}') == []
+    assert duplicate_keys(b"{not json") == []
