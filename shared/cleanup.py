@@ -82,6 +82,7 @@ class RunSummary:
     gave_up: int = 0  # resets left failed: past the re-drive limit, or not re-drivable
     purged: int = 0  # ledger rows deleted by retention
     callbacks_requeued: int = 0  # ended resets whose callback was never delivered nor given up
+    callback_urls_forgotten: int = 0  # URLs kept for a dispute whose time is over
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +121,7 @@ class CleanupRun:
             ("group sweep", self._sweep),
             ("re-drive", self._redrive),
             ("callbacks", self._requeue_callbacks),
+            ("callback URLs", self._forget_callback_urls),
             ("retention", self._purge),
         ]
         for name, part in parts:
@@ -250,6 +252,13 @@ class CleanupRun:
         for record in await self._ledger.undelivered_callbacks(before):
             self.callback_messages.append(callback_message(self._settings.keyring(), record.id))
             self.summary.callbacks_requeued += 1
+
+    async def _forget_callback_urls(self) -> None:
+        """A callback URL kept for a possible dispute is emptied once the time for one is over:
+        it may carry the receiver's secret."""
+        self.summary.callback_urls_forgotten = await self._ledger.forget_callback_urls(
+            self._clock()
+        )
 
     async def _give_up(self, record: LedgerRecord, reason: str) -> None:
         if record.last_error:

@@ -37,6 +37,7 @@ from shared.graph.contract import DirectoryUser, Gateway
 from shared.guards import Caller
 from shared.ledger import IdempotencyConflictError, LimitReachedError, ResetStatus
 from shared.models import ResetRequest
+from shared.notify.notifier import Notifier
 from shared.reset.intake import accept_reset
 from shared.settings import Settings
 from shared.signing import sign_sweep_page, verify_sweep_page, work_item
@@ -61,6 +62,9 @@ class PageMember(BaseModel):
     id: str
     user_principal_name: str
     user_type: str | None = None
+    # Whom to notify: the member's mailbox and how to greet them.
+    mail: str | None = None
+    given_name: str | None = None
 
 
 class SweepPage(BaseModel):
@@ -119,7 +123,11 @@ def page_messages(
             issued_at=issued_at,
             members=[
                 PageMember(
-                    id=m.id, user_principal_name=m.user_principal_name, user_type=m.user_type
+                    id=m.id,
+                    user_principal_name=m.user_principal_name,
+                    user_type=m.user_type,
+                    mail=m.mail,
+                    given_name=m.given_name,
                 )
                 for m in members[start : start + SWEEP_PAGE]
             ],
@@ -165,7 +173,8 @@ class PageAdmission:
         self._page = page
         self._gateway = gateway
         self.counts = PageCounts()
-        self.messages: list[str] = []
+        # The resets to queue, each with the time it may run (None: now).
+        self.messages: list[tuple[str, datetime | None]] = []
 
     async def run(self) -> PageCounts:
         # Only members still in the group: someone taken out since the run listed it (the
@@ -209,6 +218,8 @@ class PageAdmission:
             user_type=member.user_type,
             account_enabled=None,
             display_name=None,
+            mail=member.mail,
+            given_name=member.given_name,
         )
         try:
             record, created = await accept_reset(
@@ -229,8 +240,10 @@ class PageAdmission:
             self.counts.already_requested += 1
             return False
         if created:
-            self.messages.append(work_item(record, request))
             audit.emit_record(AuditEvent.accepted, record)
+            notifier = Notifier(self._gateway.mail, self._ledger, self._settings)
+            await notifier.accepted(record, user, runs_at=record.hold_until)
+            self.messages.append((work_item(record, request), record.hold_until))
             self.counts.queued += 1
         elif record.status is ResetStatus.refused:
             self.counts.refused += 1

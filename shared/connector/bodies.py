@@ -17,7 +17,9 @@ from shared.models import (
     CallbackEvent,
     CallbackView,
     CallerView,
+    DisputeView,
     MethodType,
+    NotificationView,
     Outcome,
     OutcomeStatus,
     ResetRequest,
@@ -58,6 +60,13 @@ SUMMARIES = {
     "CallerView.name": "Caller application name",
     "CallerView.user_id": "Caller signed-in user ID",
     "CallerView.user_name": "Caller signed-in user name",
+    "NotificationView.stage": "Notification stage",
+    "NotificationView.recipient": "Notification recipient",
+    "NotificationView.address": "Notification address (masked)",
+    "NotificationView.result": "Notification result",
+    "NotificationView.reason": "Notification reason",
+    "DisputeView.at": "Disputed at",
+    "DisputeView.recipient": "Disputed by",
 }
 # The request's fields a flow maker must see; the others are under "Show advanced options".
 IMPORTANT = ("user", "ticket_id", "requested_by")
@@ -89,14 +98,17 @@ def _views(translator: Translator) -> None:
     """``StatusView`` and ``ResetCallback``, built from the outcome's translated definition."""
     outcome = copy.deepcopy(translator.definitions["Outcome"])
     properties = outcome["properties"]
-    statuses = [s.value for s in OutcomeStatus] + [
-        s.value for s in ResetStatus if s.value not in {o.value for o in OutcomeStatus}
-    ]
+    statuses = (
+        [s.value for s in OutcomeStatus]
+        + [s.value for s in ResetStatus if s.value not in {o.value for o in OutcomeStatus}]
+        + ["held"]
+    )
     properties["status"] = {
         "type": "string",
         "enum": statuses,
-        "description": "planned (a dry run), accepted or running (pending: the answer is 202), "
-        "succeeded, failed, or refused (a protected user; see detail).",
+        "description": "planned (a dry run), accepted, held (waiting until runs_at after the "
+        "user was notified) or running (pending: the answer is 202), succeeded, failed, refused "
+        "(a protected user; see detail) or cancelled (stopped before it ran).",
         "x-ms-summary": "Reset status",
     }
     properties["user"] = {
@@ -126,6 +138,19 @@ def _views(translator: Translator) -> None:
     }
     properties["callback"] = translator.reference(CallbackView.__name__)
     properties["caller"] = translator.reference(CallerView.__name__)
+    properties["runs_at"] = {
+        "type": "string",
+        "format": "date-time",
+        "description": "Status reads of a held reset: when it will run unless it is cancelled.",
+        "x-ms-summary": "Runs at",
+    }
+    properties["notifications"] = {
+        "type": "array",
+        "items": translator.reference(NotificationView.__name__),
+        "description": "How the user was told: each recipient of each notification.",
+        "x-ms-summary": "Notifications",
+    }
+    properties["disputed"] = translator.reference(DisputeView.__name__)
     view_required = ["id", "ticket_id", "status", "steps"]
     translator.definitions["StatusView"] = {
         "type": "object",
@@ -217,6 +242,9 @@ def _problem(translator: Translator) -> None:
                 text, "Permission", "protection-check-failed: the Graph permission it needs."
             ),
             "outcome": translator.reference("Outcome"),
+            "reset_status": member(
+                text, "Reset status", "reset-not-cancellable: the status the reset is in."
+            ),
         },
         "required": ["type", "title", "status"],
     }
@@ -228,7 +256,7 @@ def translate_bodies() -> dict[str, JsonSchema]:
         summaries=SUMMARIES, overrides={"ResetRequest.remove_methods": _remove_methods}
     )
     translator.model(ResetRequest.__name__, ResetRequest.model_json_schema(mode="validation"))
-    for model in (Outcome, CallbackView, CallerView):
+    for model in (Outcome, CallbackView, CallerView, NotificationView, DisputeView):
         translator.model(model.__name__, model.model_json_schema(mode="serialization"))
     request = translator.definitions[ResetRequest.__name__]
     for name, prop in request["properties"].items():

@@ -148,6 +148,22 @@ GET_RESPONSES: dict[str, JsonSchema] = {
     "500": MISCONFIGURED,
 }
 
+CANCEL_RESPONSES: dict[str, JsonSchema] = {
+    "200": {
+        "description": "The reset is cancelled: it never ran, and never will.",
+        "schema": _VIEW,
+        "headers": {"Location": LOCATION},
+    },
+    "401": UNAUTHENTICATED,
+    "403": problem("caller-forbidden: the caller lacks MfaReset.Execute."),
+    "404": problem("reset-not-found: no reset has this id."),
+    "409": problem(
+        "reset-not-cancellable: the reset is running or has ended (reset_status says which); "
+        "only a reset that has not started can be cancelled."
+    ),
+    "500": MISCONFIGURED,
+}
+
 IDEMPOTENCY_KEY: JsonSchema = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -210,6 +226,19 @@ OPERATIONS: tuple[Operation, ...] = (
         produces=(JSON, PROBLEM_CONTENT_TYPE),
         parameters=(RESET_ID,),
         responses=GET_RESPONSES,
+    ),
+    Operation(
+        function="cancel_reset",
+        route="resets/{reset_id}",
+        method="delete",
+        operation_id="CancelReset",
+        summary="Cancel an MFA reset",
+        description="Stops a reset that has not started (held after the user was notified, or "
+        "still queued): it ends cancelled and nothing is done in Graph. A reset already "
+        "running or ended answers 409.",
+        produces=(JSON, PROBLEM_CONTENT_TYPE),
+        parameters=(RESET_ID,),
+        responses=CANCEL_RESPONSES,
     ),
     Operation(
         function="reset_request_schema",
@@ -282,10 +311,21 @@ def served_routes(functions: Iterable[Any]) -> set[tuple[str, str]]:
     return served
 
 
+# Pages for people (a notification's "this wasn't me" link), not operations of the API: a
+# connector must not offer them as steps of a flow.
+PAGES = frozenset(
+    {
+        ("notices/{reset_id}/{recipient}/{token}", "GET"),
+        ("notices/{reset_id}/{recipient}/{token}", "POST"),
+    }
+)
+
+
 def check_routes(served: Iterable[tuple[str, str]], route_prefix: str = ROUTE_PREFIX) -> None:
-    """Fail when a documented route is not served, or a served one is not documented."""
+    """Fail when a documented route is not served, or a served one (not a page for people) is
+    not documented."""
     documented = {(op.route, op.method.upper()) for op in OPERATIONS}
-    served = set(served)
+    served = set(served) - PAGES
     problems = [f"documented but not served: {m} {r}" for r, m in sorted(documented - served)]
     problems += [f"served but not documented: {m} {r}" for r, m in sorted(served - documented)]
     if route_prefix != ROUTE_PREFIX:

@@ -304,7 +304,7 @@ class GraphGateway:
         """The group's direct members that are users, every page of them."""
         builder = self._client.groups.by_group_id(group_id).members.graph_user
         params = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
-            select=["id", "userPrincipalName", "userType"], top=999
+            select=["id", "userPrincipalName", "userType", "mail", "givenName"], top=999
         )
         return [
             DirectoryUser(
@@ -313,6 +313,8 @@ class GraphGateway:
                 user_type=user.get("userType"),
                 account_enabled=None,
                 display_name=None,
+                mail=user.get("mail") or None,
+                given_name=user.get("givenName") or None,
             )
             for user in await self._all_pages(
                 builder, RequestConfiguration(query_parameters=params)

@@ -61,6 +61,7 @@ class Admission(LimitCounting):
         user: tuple[str, str] | None = None,
         accepted_at: datetime | None = None,
         hold_until: datetime | None = None,
+        keep_callback_until: datetime | None = None,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
 
@@ -108,6 +109,8 @@ class Admission(LimitCounting):
                 CallbackState=str(CallbackState.pending),
                 CallbackAttempts=0,
             )
+            if keep_callback_until is not None:
+                entity["CallbackKeepUntil"] = keep_callback_until
         if caller is not None:
             entity.update(caller_columns(caller))
         if claim_for is not None:

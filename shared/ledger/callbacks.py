@@ -31,6 +31,7 @@ def _columns(callback: CallbackRecord) -> dict[str, Any]:
         "CallbackLastStatus": callback.last_status,
         # A merge cannot drop a property: a finished callback's URL is emptied instead.
         "CallbackUrl": callback.url or "",
+        "CallbackEvent": callback.event or "",
     }
 
 
@@ -65,13 +66,22 @@ class CallbackBook(LedgerStore):
         Returns the row as written, or None when it is gone or has no callback.
         """
 
+        now = self._clock()
+
         def attempted(callback: CallbackRecord) -> CallbackRecord:
+            keep = state is CallbackState.pending or (
+                state is CallbackState.delivered
+                and callback.keep_until is not None
+                and callback.keep_until > now
+            )
             return CallbackRecord(
                 host=callback.host,
                 state=state,
                 attempts=callback.attempts + 1,
                 last_status=status,
-                url=callback.url if state is CallbackState.pending else None,
+                url=callback.url if keep else None,
+                event=callback.event,
+                keep_until=callback.keep_until,
             )
 
         return await self._change_callback(reset_id, attempted)
@@ -90,9 +100,48 @@ class CallbackBook(LedgerStore):
                 attempts=callback.attempts,
                 last_status=callback.last_status,
                 url=None,
+                event=callback.event,
+                keep_until=callback.keep_until,
             )
 
         return await self._change_callback(reset_id, gave_up)
+
+    async def callback_again(self, reset_id: str, event: str) -> LedgerRecord | None:
+        """Arm the callback once more for ``event`` (a dispute after the reset ended), while
+        its URL is still kept; the row as written, or None when there is nothing to call."""
+
+        def again(callback: CallbackRecord) -> CallbackRecord | None:
+            if callback.url is None:
+                return None
+            return CallbackRecord(
+                host=callback.host,
+                state=CallbackState.pending,
+                attempts=0,
+                last_status=None,
+                url=callback.url,
+                event=event,
+                keep_until=callback.keep_until,
+            )
+
+        record = await self._change_callback(reset_id, again)
+        return record if record and record.callback and record.callback.event == event else None
+
+    async def forget_callback_urls(self, now: datetime) -> int:
+        """Empty the URLs kept for a dispute once the time for one has passed."""
+        rows = await self._resets("CallbackKeepUntil lt @now and CallbackUrl ne ''", now=now)
+        forgotten = 0
+        for record in rows:
+            callback = record.callback
+            if callback is None or callback.state is CallbackState.pending:
+                continue
+            changed = await self._change_callback(
+                record.id,
+                lambda c: CallbackRecord(
+                    c.host, c.state, c.attempts, c.last_status, None, c.event, c.keep_until
+                ),
+            )
+            forgotten += changed is not None
+        return forgotten
 
     async def undelivered_callbacks(self, finished_before: datetime) -> list[LedgerRecord]:
         """Finished resets whose callback is still pending: queued and lost, or never queued

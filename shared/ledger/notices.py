@@ -30,7 +30,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.clock import Clock
-from shared.ledger.records import KIND_NOTICE, NOTICES_PARTITION, LedgerRecord
+from shared.ledger.records import KIND_NOTICE, NOTICES_PARTITION
 
 
 class NoticeLink:
@@ -97,14 +97,17 @@ class NoticeBook:
         reset_id: str,
         results: list[dict[str, Any]],
         notify_to: list[dict[str, str]] | None,
+        first_name: str | None = None,
     ) -> None:
         """Add how these notifications went; ``notify_to`` replaces where the next one goes
-        (an empty list once the last has gone)."""
+        (an empty list once the last has gone); ``first_name`` greets the user on the pages."""
 
         def change(notices: Notices) -> dict[str, Any]:
             columns: dict[str, Any] = {"Results": json.dumps([*notices.results, *results])}
             if notify_to is not None:
                 columns["NotifyTo"] = json.dumps(notify_to)
+            if first_name is not None:
+                columns["FirstName"] = first_name
             return columns
 
         await self._change(reset_id, change)
@@ -163,6 +166,7 @@ class Notices:
     notify_to: list[dict[str, str]] = field(default_factory=list)
     disputed_at: datetime | None = None
     disputed_by: str | None = None
+    first_name: str | None = None
 
     @classmethod
     def from_entity(cls, entity: Any) -> Notices:
@@ -171,15 +175,9 @@ class Notices:
             notify_to=json.loads(entity.get("NotifyTo") or "[]"),
             disputed_at=entity.get("DisputedAt"),
             disputed_by=entity.get("DisputedBy") or None,
+            first_name=entity.get("FirstName") or None,
         )
 
 
 def _results_key(reset_id: str) -> str:
     return f"reset-{reset_id}"
-
-
-def hold_view(record: LedgerRecord, now: datetime) -> datetime | None:
-    """When a held reset will run, while it still waits; None otherwise."""
-    if record.status != "accepted" or record.hold_until is None:
-        return None
-    return record.hold_until if record.hold_until > now else None

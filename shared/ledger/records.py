@@ -115,7 +115,9 @@ class CallbackRecord:
     """A reset's completion callback: where it goes and how delivery stands.
 
     ``url`` (which may carry a secret in its query string) is kept only until the callback is
-    delivered; ``host`` stays for the record.
+    delivered, or, when the user was notified, until ``keep_until`` (a dispute sends one more
+    callback); ``host`` stays for the record. ``event``: the event to send next, when it is not
+    the reset's end (a dispute).
     """
 
     host: str
@@ -123,6 +125,8 @@ class CallbackRecord:
     attempts: int = 0
     last_status: int | None = None
     url: str | None = None
+    event: str | None = None
+    keep_until: datetime | None = None
 
     @classmethod
     def from_entity(cls, entity: Any) -> CallbackRecord | None:
@@ -135,6 +139,8 @@ class CallbackRecord:
             attempts=int(entity.get("CallbackAttempts", 0)),
             last_status=int(status) if status is not None else None,
             url=entity.get("CallbackUrl") or None,
+            event=entity.get("CallbackEvent") or None,
+            keep_until=entity.get("CallbackKeepUntil"),
         )
 
     def view(self) -> CallbackView:
@@ -294,3 +300,10 @@ def request_ids(outcome: Outcome) -> str:
     found = (s.error.request_id if s.error else s.request_id for s in outcome.steps)
     ids = [i for i in found if i]
     return ",".join(ids)
+
+
+def hold_view(record: LedgerRecord, now: datetime) -> datetime | None:
+    """When a held reset will run, while it still waits; None otherwise."""
+    if record.status != "accepted" or record.hold_until is None:
+        return None
+    return record.hold_until if record.hold_until > now else None

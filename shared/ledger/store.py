@@ -214,15 +214,15 @@ class LedgerStore:
         if error is not None:
             record.last_error = error[:2000]
 
-    async def cancel(self, reset_id: str, reason: str) -> LedgerRecord | None:
+    async def cancel(self, reset_id: str, reason: str) -> tuple[LedgerRecord | None, bool]:
         """Stop a reset that has not started: ``cancelled``, never run. Conditional on the row
         as read, so a worker claiming it at the same moment and this cancel cannot both win.
-        Returns the row as it now is (cancelled, or as it was when it could not be), or None
-        for an unknown reset."""
+        Returns the row as it now is (cancelled, or as it was when it could not be; None for
+        an unknown reset) and whether this call cancelled it."""
         while True:
             record = await self.get(reset_id)
             if record is None or record.status is not ResetStatus.accepted:
-                return record
+                return record, False
             if not self.genuine(record):
                 raise TamperedRowError(reset_id)
             now = self._clock()
@@ -233,7 +233,7 @@ class LedgerStore:
                     now,
                     reason,
                 )
-                return record
+                return record, True
 
     async def fail_abandoned(self, reset_id: str, error: str) -> LedgerRecord | None:
         """Mark a reset failed when its message was given up (poison), unless it is finished or

@@ -33,6 +33,8 @@ class CallbackEvent(StrEnum):
     succeeded = "reset.succeeded"
     failed = "reset.failed"
     refused = "reset.refused"
+    cancelled = "reset.cancelled"  # stopped before it ran (the caller, or the user notified)
+    disputed = "reset.disputed"  # someone notified said "this wasn't me" after it ran
 
 
 class CallbackState(StrEnum):

@@ -70,7 +70,7 @@ class Notifier:
                 for a in addresses
                 if a.address
             ]
-            await self._ledger.notices.record(record.id, results, keep)
+            await self._ledger.notices.record(record.id, results, keep, first_name)
         except Exception:  # the reset goes on; the record says nothing was sent
             log.exception("reset %s: the acceptance notifications failed", record.id)
             return []

@@ -50,6 +50,7 @@ _EVENTS = {
     "succeeded": CallbackEvent.succeeded,
     "failed": CallbackEvent.failed,
     "refused": CallbackEvent.refused,
+    "cancelled": CallbackEvent.cancelled,
 }
 
 
@@ -103,7 +104,10 @@ def check_callback_allowed(url: str, settings: Settings) -> None:
 
 
 def callback_event(record: LedgerRecord) -> CallbackEvent | None:
-    """The event a reset's end is, from its row (never from a message anyone could write)."""
+    """The event to send, from its row (never from a message anyone could write): the one the
+    callback was armed for again (a dispute), else how the reset ended."""
+    if record.callback is not None and record.callback.event:
+        return CallbackEvent(record.callback.event)
     return _EVENTS.get(str(record.status))
 
 

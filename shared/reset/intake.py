@@ -16,8 +16,9 @@ from shared.graph.contract import DirectoryUser
 from shared.guards import Caller
 from shared.ledger import LedgerRecord, LimitReachedError, Limits
 from shared.models import ResetRequest
+from shared.notify.links import LINK_LIFETIME
 from shared.settings import Settings
-from shared.signing import WorkItem, WorkItemCaller, admission_time
+from shared.signing import WORK_ITEM_LIFETIME, WorkItem, WorkItemCaller, admission_time
 
 if TYPE_CHECKING:
     from shared.ledger import Ledger
@@ -79,6 +80,12 @@ async def accept_reset(
             user=(user.id, user.user_principal_name),
             accepted_at=accepted_at,
             hold_until=hold_until,
+            # A dispute after the end sends one more callback: keep its URL until then.
+            keep_callback_until=(
+                accepted_at + WORK_ITEM_LIFETIME + LINK_LIFETIME
+                if settings.notify_sender and request.callback_url
+                else None
+            ),
         )
     except LimitReachedError as exc:
         audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)

@@ -16,6 +16,7 @@ from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import LedgerRecord, ResetStatus
 from shared.models import Outcome, OutcomeStatus, ResetRequest, Step, StepAction, StepResult
+from shared.notify.notifier import Notifier
 from shared.reset.engine import ResetEngine
 from shared.reset.plan import PlanConflictError
 from shared.reset.reads import ResetReads
@@ -45,11 +46,13 @@ async def run_claimed(
     retry_transient: bool,
     policy: TargetPolicy,
     reads: ResetReads | None = None,
+    notifier: Notifier | None = None,
 ) -> Outcome | None:
     """Run a reset this invocation has claimed and record how it ended.
 
     ``retry_transient``: when Graph stays unavailable, release the reset and raise
     ``RetryLaterError`` (the queue delivers the message again) instead of finishing it failed.
+    ``notifier`` tells the user how it ended, whichever way it did.
     ``TargetProtectedError`` is recorded as ``refused``; ``UserNotFoundError``,
     ``PlanConflictError`` and a ``GraphError`` while resolving the user are recorded as
     failures. All are raised again for the caller to answer. ``LeaseLostError`` from a
@@ -74,6 +77,7 @@ async def run_claimed(
     except TargetProtectedError as exc:
         await ledger.finish(record, ResetStatus.refused, None, exc.describe())
         emit_record(AuditEvent.refused, record)
+        await _tell(notifier, record, None)
         # It reset nobody: its places under the limits go to the next legitimate reset. Two
         # requests for administrators must not use up the hour (the alert still sees both).
         try:
@@ -88,6 +92,7 @@ async def run_claimed(
     except PlanConflictError as exc:
         await ledger.finish(record, ResetStatus.failed, None, str(exc))
         emit_record(AuditEvent.failed, record)
+        await _tell(notifier, record, None)
         raise
     except GraphError as exc:
         if retry_transient and exc.transient:
@@ -97,6 +102,7 @@ async def run_claimed(
         # asynchronous reset only gets here for errors another attempt would meet as well.
         await ledger.finish(record, ResetStatus.failed, record.outcome, str(exc))
         emit_record(AuditEvent.failed, record)
+        await _tell(notifier, record, record.outcome)
         raise
     if outcome.status is OutcomeStatus.failed and outcome.retryable and retry_transient:
         await _release(ledger, record, outcome, outcome.detail or "Graph unavailable")
@@ -113,7 +119,14 @@ async def run_claimed(
         group_removal=removal,
     )
     emit_record(AuditEvent.executed if succeeded else AuditEvent.failed, record)
+    await _tell(notifier, record, outcome)
     return outcome
+
+
+async def _tell(notifier: Notifier | None, record: LedgerRecord, outcome: Outcome | None) -> None:
+    """The end's notification; it never changes how the reset ended."""
+    if notifier is not None:
+        await notifier.finished(record, outcome)
 
 
 async def leave_reset_group(gateway: Gateway, group_id: str, outcome: Outcome) -> str:

@@ -7,11 +7,17 @@ is open to every caller with the preview role, so it shows only the kind of path
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from shared.clock import utc_now
 from shared.guards.targets import public_refusal
 from shared.ledger import LedgerRecord, get_ledger
-from shared.models import CallerView
+from shared.ledger.records import hold_view
+from shared.models import CallerView, DisputeView, NotificationView, Recipient
+
+if TYPE_CHECKING:
+    from shared.ledger.notices import Notices
 
 _RESET_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -24,8 +30,12 @@ async def find_reset(reset_id: str) -> LedgerRecord | None:
     return await (await get_ledger()).get(reset_id)
 
 
-def status_view(record: LedgerRecord) -> dict[str, Any]:
-    """A reset as a status read shows it: the outcome so far, under the ledger's status."""
+def status_view(
+    record: LedgerRecord, notices: Notices | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """A reset as a status read shows it: the outcome so far, under the ledger's status; a
+    reset waiting out its hold is ``held`` until ``runs_at``; how the user was told and any
+    dispute come from ``notices``."""
     if record.outcome is not None:
         body = record.outcome.to_record()
     else:
@@ -43,6 +53,17 @@ def status_view(record: LedgerRecord) -> dict[str, Any]:
     )
     if record.last_error and not body.get("detail"):
         body["detail"] = public_refusal(record.last_error)
+    runs_at = hold_view(record, now or utc_now())
+    if runs_at is not None:
+        body.update(status="held", runs_at=runs_at.isoformat())
+    if notices is not None and notices.results:
+        body["notifications"] = [
+            NotificationView.model_validate(r).model_dump(mode="json") for r in notices.results
+        ]
+    if notices is not None and notices.disputed_at is not None:
+        body["disputed"] = DisputeView(
+            at=notices.disputed_at, recipient=Recipient(notices.disputed_by or "mailbox")
+        ).model_dump(mode="json")
     if record.caller is not None:
         body["caller"] = CallerView.model_validate(record.caller).model_dump(mode="json")
     if record.callback is not None:

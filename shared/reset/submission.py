@@ -10,6 +10,7 @@ to the problem a caller gets), audited here before they leave.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from shared import audit
@@ -19,6 +20,7 @@ from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import Caller, CallerRejectedError, TargetPolicy, TargetProtectedError
 from shared.ledger import IdempotencyConflictError, LeaseLostError, LedgerRecord, get_ledger
 from shared.models import Outcome, ResetRequest
+from shared.notify.notifier import Notifier
 from shared.reset.callbacks import check_callback_allowed
 from shared.reset.engine import ResetEngine
 from shared.reset.intake import accept_reset
@@ -46,6 +48,8 @@ class Submission:
     outcome: Outcome | None = None
     # A signed work item for the queue worker, when one must be queued.
     work_item: str | None = None
+    # When the work item may run: a held reset's message is sent with this delay.
+    hold_until: datetime | None = None
 
 
 class DryRunLimitError(Exception):
@@ -173,9 +177,18 @@ async def _admit_and_run(
         raise
     if not created:
         return _replayed(record, caller)
+    notifier = Notifier(gateway.mail, ledger, settings)
     if request.mode == "async":
         audit.emit_record(AuditEvent.accepted, record)
-        return Submission(Disposition.accepted, record, work_item=work_item(record, request))
+        # Before the work item leaves: the user hears of the reset before anything changes.
+        await notifier.accepted(record, user, runs_at=record.hold_until)
+        return Submission(
+            Disposition.accepted,
+            record,
+            work_item=work_item(record, request),
+            hold_until=record.hold_until,
+        )
+    await notifier.accepted(record, user, runs_at=None)
     try:
         outcome = await run_claimed(
             ledger,
@@ -186,6 +199,7 @@ async def _admit_and_run(
             retry_transient=False,
             policy=reading.policy,
             reads=reads,
+            notifier=notifier,
         )
     except LeaseLostError:
         fresh = await ledger.get(record.id)
@@ -207,7 +221,7 @@ def _replayed(record: LedgerRecord, caller: Caller) -> Submission:
         # recorded (never the replay's own copy, whose phone number the ledger cannot
         # compare). Running it twice is harmless, the claim lets only one worker through.
         item = work_item(record, stored)
-    return Submission(Disposition.replayed, record, work_item=item)
+    return Submission(Disposition.replayed, record, work_item=item, hold_until=record.hold_until)
 
 
 async def _plan(

@@ -11,13 +11,15 @@ the same connection the bindings use, base64-encoded as the queue trigger expect
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.clock import utc_now
 from shared.identity import get_credential
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
+    from azure.functions import Out
     from azure.storage.queue.aio import QueueClient
 
 
@@ -56,3 +58,14 @@ async def send_later(
     async with _client(settings, queue_name) as client:
         for message in messages:
             await client.send_message(message, visibility_timeout=seconds)
+
+
+async def queue_work_item(item: str, hold_until: datetime | None, queue: Out[str]) -> None:
+    """Queue a work item: through the output binding, or, for a reset still held, with the
+    delay left."""
+    left = hold_until - utc_now() if hold_until is not None else None
+    if left is None or left <= timedelta(0):
+        queue.set(item)
+        return
+    settings = get_settings()
+    await send_later(settings, settings.reset_queue_name, [item], left)

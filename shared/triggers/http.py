@@ -18,13 +18,16 @@ from pydantic import ValidationError
 
 from shared.connector import served_definition
 from shared.guards import Caller, CallerRejectedError, authorize_caller, identify_caller
+from shared.ledger import ResetStatus, get_ledger
 from shared.models import ResetRequest
 from shared.models.json_body import refuse_duplicate_keys
 from shared.problems import Problem, bad_request, validation_problem
+from shared.reset.cancel import cancel
 from shared.reset.status import find_reset
 from shared.reset.submission import Disposition, audit_caller_refusal, submit
 from shared.settings import SettingsError, get_settings
-from shared.triggers import QUEUE_CONNECTION, QUEUE_NAME
+from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
+from shared.triggers.delayed import queue_work_item
 from shared.triggers.responses import (
     caller_problem,
     outcome_response,
@@ -94,7 +97,7 @@ async def _submit(req: func.HttpRequest, queue: func.Out[str], reset_id: str) ->
         settings=get_settings(),
     )
     if submission.work_item is not None:
-        queue.set(submission.work_item)
+        await queue_work_item(submission.work_item, submission.hold_until, queue)
     if submission.outcome is not None:  # planned, or run here to its end
         return outcome_response(submission.outcome)
     assert submission.record is not None
@@ -143,7 +146,44 @@ async def get_reset(req: func.HttpRequest) -> func.HttpResponse:
         return _unexpected(exc, reset_id)
     if record is None:
         return problem_response(Problem(404, "reset-not-found", "No such reset"))
-    return status_response(req, record)
+    notices = await (await get_ledger()).notices.about(record.id)
+    return status_response(req, record, notices=notices)
+
+
+@bp.route(route="resets/{reset_id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="callbacks", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
+async def cancel_reset(req: func.HttpRequest, callbacks: func.Out[str]) -> func.HttpResponse:
+    """Stop a reset that has not started (held, or still queued): it ends ``cancelled`` and
+    nothing is done in Graph. A reset already running or ended cannot be cancelled (409)."""
+    reset_id = req.route_params.get("reset_id") or ""
+    try:
+        settings = get_settings()
+        caller = await identify_caller(req.headers, settings)
+        authorize_caller(caller, settings, dry_run=False)
+        record = await find_reset(reset_id)
+        if record is None:
+            return problem_response(Problem(404, "reset-not-found", "No such reset"))
+        stopped = await cancel(record.id, caller)
+    except CallerRejectedError as exc:
+        return problem_response(caller_problem(exc))
+    except SettingsError as exc:
+        return _unexpected(exc, reset_id)
+    ended = stopped.record
+    if ended is None:
+        return problem_response(Problem(404, "reset-not-found", "No such reset"))
+    if stopped.callback is not None:
+        callbacks.set(stopped.callback)
+    if ended.status is not ResetStatus.cancelled:
+        return problem_response(
+            Problem(
+                409,
+                "reset-not-cancellable",
+                "The reset can no longer be cancelled",
+                f"It is {ended.status}: only a reset that has not started can be cancelled.",
+                extensions={"reset_status": str(ended.status)},
+            )
+        )
+    return status_response(req, ended)
 
 
 @bp.route(route="schemas/reset-request", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

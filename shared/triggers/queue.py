@@ -23,12 +23,14 @@ from shared.guards import TargetPolicy, TargetProtectedError
 from shared.keyring import Keyring
 from shared.ledger import LeaseLostError, LedgerRecord, TamperedRowError, get_ledger
 from shared.models import CallbackState
+from shared.notify.notifier import Notifier
 from shared.reset.callback_messages import callback_message
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
 from shared.settings import SettingsError, get_settings
 from shared.signing import WorkItem, mismatch
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
+from shared.triggers.delayed import send_later
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -54,6 +56,21 @@ async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> Non
     if forged:
         _refuse_work_item(msg, admitted, forged)
         return
+    if item.hold_until is not None and utc_now() < item.hold_until and not admitted.status.finished:
+        # Early (a re-delivery, a re-drive): back on the queue until the hold ends.
+        await send_later(
+            settings,
+            settings.reset_queue_name,
+            [msg.get_body().decode()],
+            item.hold_until - utc_now(),
+        )
+        log.info(
+            "reset %s is held until %s; message %s put back",
+            item.reset_id,
+            item.hold_until.isoformat(),
+            msg.id,
+        )
+        return
     # LeaseHeldError propagates: another worker is on it; the message comes back later and
     # then finds the reset finished, or the lease expired (that worker died) and takes over.
     try:
@@ -73,15 +90,17 @@ async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> Non
         _refuse_work_item(msg, record, f"the ledger row's {changed} differs from the signed item")
         await ledger.release(record, record.outcome, f"refused: {changed} changed")
         return
+    gateway = await get_gateway()
     try:
         await run_claimed(
             ledger,
-            await get_gateway(),
+            gateway,
             record,
             item.request,
             lease_seconds=settings.lease_seconds,
             retry_transient=True,
             policy=TargetPolicy.from_settings(settings),
+            notifier=Notifier(gateway.mail, ledger, settings),
         )
     except (TargetProtectedError, UserNotFoundError, PlanConflictError, GraphError):
         pass  # recorded as failed in the ledger; another delivery would not change that

@@ -8,7 +8,7 @@ a Temporary Access Pass, and none should sit in a cache.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -23,6 +23,9 @@ from shared.reset.plan import PlanConflictError, TapNotAllowedError
 from shared.reset.status import status_view
 from shared.reset.submission import DryRunLimitError
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from shared.ledger.notices import Notices
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -53,14 +56,19 @@ def status_url(req: func.HttpRequest, reset_id: str) -> str:
 
 
 def status_response(
-    req: func.HttpRequest, record: LedgerRecord, extra_headers: dict[str, str] | None = None
+    req: func.HttpRequest,
+    record: LedgerRecord,
+    extra_headers: dict[str, str] | None = None,
+    *,
+    notices: Notices | None = None,
 ) -> func.HttpResponse:
     """202 with Location and Retry-After while the reset is pending, 200 once it has ended."""
     headers = {"Location": status_url(req, record.id), **(extra_headers or {})}
+    view = status_view(record, notices)
     if record.status.finished:
-        return json_response(status_view(record), 200, headers)
+        return json_response(view, 200, headers)
     headers["Retry-After"] = str(get_settings().status_retry_after_seconds)
-    return json_response(status_view(record), 202, headers)
+    return json_response(view, 202, headers)
 
 
 def outcome_response(outcome: Outcome) -> func.HttpResponse:

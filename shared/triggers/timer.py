@@ -14,6 +14,7 @@ from shared.ledger import get_ledger
 from shared.settings import SettingsError, get_settings
 from shared.sweep import PageAdmission, SweepPage, refusal
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME, SWEEP_QUEUE_NAME
+from shared.triggers.delayed import send_later
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -98,5 +99,13 @@ async def admit_sweep_page(msg: func.QueueMessage, queue: func.Out[list[str]]) -
             left_group=counts.left_group,
         ),
     )
-    if admission.messages:
-        queue.set(admission.messages)
+    now_due = [m for m, hold in admission.messages if hold is None or hold <= utc_now()]
+    if now_due:
+        queue.set(now_due)
+    held = [(m, hold) for m, hold in admission.messages if hold is not None and hold > utc_now()]
+    if held:
+        # The page's members were admitted together: their holds end within moments.
+        until = max(hold for _, hold in held)
+        await send_later(
+            settings, settings.reset_queue_name, [m for m, _ in held], until - utc_now()
+        )

@@ -35,7 +35,7 @@ from shared.models import CallbackEvent
 from shared.settings import get_settings
 from tests.support.app import handler, indexed
 from tests.support.fixtures import StorageNames
-from tests.support.http import body_of, status, submit
+from tests.support.http import body_of, cancel, status, submit
 from tests.support.paths import REPO_ROOT
 from tests.support.swagger import json_schema
 
@@ -143,6 +143,13 @@ class World:
         """GET /api/resets/{reset_id} (an id nobody submitted by default)."""
         return await status(reset_id or str(uuid.uuid4()), headers)
 
+    async def cancel(
+        self, reset_id: str | None = None, headers: dict[str, str] | None = None
+    ) -> func.HttpResponse:
+        """DELETE /api/resets/{reset_id} (an id nobody submitted by default)."""
+        response, _ = await cancel(reset_id or str(uuid.uuid4()), headers)
+        return response
+
     async def get(self, function: str, route: str) -> func.HttpResponse:
         url = f"https://mfa-reset.example/api/{route}"
         response: func.HttpResponse = handler(function)(
@@ -202,7 +209,11 @@ async def _read_after(w: World, submission: Run) -> func.HttpResponse:
     return await w.read(str(body_of(await submission(w))["id"]))
 
 
-SUBMIT, GET = "SubmitReset", "GetReset"
+async def _cancel_after(w: World, submission: Run) -> func.HttpResponse:
+    return await w.cancel(str(body_of(await submission(w))["id"]))
+
+
+SUBMIT, GET, CANCEL = "SubmitReset", "GetReset", "CancelReset"
 NEW_PHONE = {"number": "+14255550199"}
 WITH_TAP = {**SYNC, "new_phone": NEW_PHONE, "temporary_access_pass": {}}
 DRY_RUN = {**BODY, "dry_run": True, "remove_methods": ["phone", "email"]}
@@ -273,6 +284,30 @@ CASES = [
         "caller-forbidden",
     ),
     Case(GET, 500, "misconfigured", lambda w: w.set(**MISCONFIGURED).read(), "configuration-error"),
+    Case(CANCEL, 200, "pending", lambda w: _cancel_after(w, lambda w: w.submit(BODY))),
+    Case(
+        CANCEL,
+        409,
+        "ended",
+        lambda w: _cancel_after(w, lambda w: w.submit(SYNC)),
+        "reset-not-cancellable",
+    ),
+    Case(CANCEL, 404, "unknown id", lambda w: w.cancel(), "reset-not-found"),
+    Case(CANCEL, 401, "no token", lambda w: w.roles().cancel(), "caller-unauthenticated"),
+    Case(
+        CANCEL,
+        403,
+        "caller with the preview role only",
+        lambda w: w.roles().cancel(headers=w.signed_in("MfaReset.Preview")),
+        "caller-forbidden",
+    ),
+    Case(
+        CANCEL,
+        500,
+        "misconfigured",
+        lambda w: w.set(**MISCONFIGURED).cancel(),
+        "configuration-error",
+    ),
     Case(
         "GetResetRequestSchema",
         200,

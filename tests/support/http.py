@@ -53,3 +53,19 @@ def problem(response: func.HttpResponse) -> dict[str, Any]:
     assert body["status"] == response.status_code
     assert body["type"].startswith("urn:mfa-reset:problem:")
     return body
+
+
+async def cancel(
+    reset_id: str, headers: dict[str, str] | None = None
+) -> tuple[func.HttpResponse, Out[str]]:
+    """DELETE /api/resets/{reset_id}; the callback output binding comes back too."""
+    callbacks: Out[str] = Out()
+    request = func.HttpRequest(
+        method="DELETE",
+        url=f"{BASE_URL}/{reset_id}",
+        route_params={"reset_id": reset_id},
+        headers=headers or {},
+        body=b"",
+    )
+    response: func.HttpResponse = await handler("cancel_reset")(request, callbacks)
+    return response, callbacks

@@ -120,13 +120,23 @@ def test_the_views_extend_the_outcome():
     view = DEFINITIONS["StatusView"]["properties"]
     callback = DEFINITIONS["ResetCallback"]
     assert set(outcome) < set(view)
-    assert set(view) - set(outcome) == {"attempts", "accepted_at", "callback", "caller"}
+    assert set(view) - set(outcome) == {
+        "attempts",
+        "accepted_at",
+        "callback",
+        "caller",
+        "runs_at",
+        "notifications",
+        "disputed",
+    }
     assert set(view["status"]["enum"]) == {s.value for s in OutcomeStatus} | {
         s.value for s in ResetStatus
-    }
+    } | {"held"}
     assert view["user"]["x-nullable"] is True
     assert view["callback"] == {"$ref": "#/definitions/CallbackView"}
     assert view["caller"] == {"$ref": "#/definitions/CallerView"}
+    assert view["disputed"] == {"$ref": "#/definitions/DisputeView"}
+    assert view["notifications"]["items"] == {"$ref": "#/definitions/NotificationView"}
     assert set(callback["properties"]) == {"event", *view}
     assert callback["properties"]["event"]["enum"] == [e.value for e in CallbackEvent]
     assert {"event", "attempts", "accepted_at"} <= set(callback["required"])

@@ -1,0 +1,165 @@
+"""The pages a notification's link opens: plain words, one action per page, nothing remote.
+
+A person who opens one may be frightened or in a hurry, on a phone, perhaps on a network that
+is not theirs. So each page says one thing and offers at most one button; it is rendered here
+(no script at all), styled by an inline sheet the Content-Security-Policy names by its hash,
+and loads nothing from anywhere: no font, image or script, which a strict policy would refuse
+anyway. Opening a page changes nothing; only its button (a POST) acts, so mail scanners that
+follow links never stop or dispute a reset.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from string import Template
+
+
+class PageState(StrEnum):
+    stop = "stop"  # the reset waits: the button stops it
+    report = "report"  # the reset ran (or is running): the button reports it
+    stopped = "stopped"  # the button stopped it
+    reported = "reported"  # the button reported it
+    used = "used"  # the link was used before
+    expired = "expired"  # the link's time is over
+    invalid = "invalid"  # no such link (mistyped, or not one this app issued)
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    """What a page shows of the reset: enough to recognise it, nothing to act on elsewhere."""
+
+    first_name: str
+    ticket: str
+    requested_by: str
+    at: datetime
+
+
+@cache
+def _file(name: str) -> str:
+    return resources.files("shared.notify").joinpath("templates", name).read_text()
+
+
+def _style() -> str:
+    return _file("page.css").strip()
+
+
+def content_security_policy() -> str:
+    digest = base64.b64encode(hashlib.sha256(_style().encode()).digest()).decode()
+    return (
+        "default-src 'none'; "
+        f"style-src 'sha256-{digest}'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%d %B %Y at %H:%M} UTC"
+
+
+def _facts(facts: PageFacts) -> str:
+    rows = [
+        ("Ticket", facts.ticket),
+        ("Asked by", facts.requested_by),
+        ("Asked on", _when(facts.at)),
+    ]
+    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
+    return f"<dl>{items}</dl>"
+
+
+def _p(text: str, note: bool = False) -> str:
+    opening = '<p class="note">' if note else "<p>"
+    return f"{opening}{html.escape(text)}</p>"
+
+
+def _button(label: str) -> str:
+    return f'<form method="post"><button type="submit">{html.escape(label)}</button></form>'
+
+
+_TEXTS: dict[PageState, tuple[str, list[str], str | None]] = {
+    PageState.stop: (
+        "Did you ask for this?",
+        [
+            "Your service desk was asked to reset the sign-in methods (MFA) of your account. "
+            "It has not happened yet.",
+            "If you or your service desk asked for it, close this page: there is nothing to do.",
+        ],
+        "Stop this reset: it wasn't me",
+    ),
+    PageState.report: (
+        "Did you ask for this?",
+        [
+            "The sign-in methods (MFA) of your account were reset, or are being reset now.",
+            "If you or your service desk asked for it, close this page: there is nothing to do.",
+        ],
+        "Report it: this wasn't me",
+    ),
+    PageState.stopped: (
+        "The reset is stopped",
+        [
+            "Nothing was changed on your account. Your service desk and your security team can "
+            "see that you stopped it.",
+            "If someone contacts you about it, check who they are: call your service desk on the "
+            "number you already know.",
+        ],
+        None,
+    ),
+    PageState.reported: (
+        "Thank you: it is reported",
+        [
+            "Your security team has been alerted and will contact you.",
+            "Call your service desk now on the number you already know, and do not approve any "
+            "sign-in you did not start.",
+        ],
+        None,
+    ),
+    PageState.used: (
+        "This link was already used",
+        [
+            "Someone already pressed the button on this page, so it does nothing more.",
+            "If that was not you, call your service desk on the number you already know.",
+        ],
+        None,
+    ),
+    PageState.expired: (
+        "This link has expired",
+        [
+            "If you are worried about your account, call your service desk on the number you "
+            "already know."
+        ],
+        None,
+    ),
+    PageState.invalid: (
+        "This link does not work",
+        [
+            "It may have been copied incompletely. Open it again from the message you received.",
+            "If you are worried about your account, call your service desk on the number you "
+            "already know.",
+        ],
+        None,
+    ),
+}
+
+
+def render(state: PageState, facts: PageFacts | None = None) -> str:
+    title, paragraphs, button = _TEXTS[state]
+    parts = []
+    if facts is not None and state in (PageState.stop, PageState.report):
+        parts.append(_p(f"Hello {facts.first_name},"))
+    parts.append(_p(paragraphs[0]))
+    if facts is not None and state in (PageState.stop, PageState.report):
+        parts.append(_facts(facts))
+    parts.extend(_p(text, note=True) for text in paragraphs[1:])
+    if button is not None:
+        parts.append(_button(button))
+        parts.append(_p("Pressing the button is all you need to do.", note=True))
+    body = "\n".join(parts)
+    return Template(_file("page.html")).substitute(
+        title=html.escape(title), style=_style(), body=body
+    )
