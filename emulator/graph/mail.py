@@ -104,14 +104,16 @@ def _json_message(call: GraphCall, sender: User, address: str) -> SentMessage:
     body = call.body
     if call.body_invalid or body is None:
         _invalid("Empty Payload. JSON content expected." if body is None else _UNREADABLE)
-    if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+    # Action parameters are matched without regard to case: the documentation writes
+    # "message" and "saveToSentItems", msgraph-sdk-python sends "Message" and "SaveToSentItems".
+    params = {str(k).lower(): v for k, v in body.items()} if isinstance(body, dict) else {}
+    message = params.get("message")
+    if not isinstance(message, dict):
         # The documented form wraps the message; a bare message object is a client bug.
         _invalid("The 'message' parameter of the sendMail action is required.")
-    save = _save_to_sent_items(body.get("saveToSentItems", True))
+    save = _save_to_sent_items(params.get("savetosentitems", True))
     try:
-        return from_json(
-            body["message"], sender=address, sender_id=sender.id, save_to_sent_items=save
-        )
+        return from_json(message, sender=address, sender_id=sender.id, save_to_sent_items=save)
     except ValueError as exc:
         fail(400, "ErrorInvalidRecipients", f"At least one recipient isn't valid. {exc}")
 
@@ -124,7 +126,10 @@ def _invalid(message: str) -> NoReturn:
 
 
 def _save_to_sent_items(value: Any) -> bool:
-    """A Boolean; the documented example sends the string ``"false"``, which Graph accepts."""
+    """A Boolean; the documented example sends the string ``"false"``, which Graph accepts;
+    ``null`` is the default (true)."""
+    if value is None:
+        return True
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):

@@ -86,6 +86,17 @@ def test_json_html_body_and_headers(emu: GraphEmulator, client: httpx.Client, se
     assert mail.links() == [PAGE]
 
 
+def test_action_parameters_match_without_case(
+    emu: GraphEmulator, client: httpx.Client, sender: str
+) -> None:
+    """msgraph-sdk-python writes ``Message`` and ``SaveToSentItems``."""
+    body = {"Message": _json_mail()["message"], "SaveToSentItems": False}
+    assert client.post(f"/users/{NOTIFY}/sendMail", json=body).status_code == 202
+    body = {"Message": _json_mail()["message"], "SaveToSentItems": None}
+    assert client.post(f"/users/{NOTIFY}/sendMail", json=body).status_code == 202
+    assert [m.save_to_sent_items for m in emu.outbox] == [False, True]
+
+
 def test_mime_send_is_decoded(emu: GraphEmulator, client: httpx.Client, sender: str) -> None:
     response = client.post(
         f"/users/{NOTIFY}/sendMail", content=_mime(), headers={"Content-Type": "text/plain"}
