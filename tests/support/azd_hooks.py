@@ -3,6 +3,7 @@
 What azd does around a hook, and so what this module does (Azure/azure-dev, cli/azd/pkg/ext/
 hooks_runner.go, pkg/exec/command_runner.go, pkg/infra/provisioning/bicep/bicep_provider.go):
 
+- an inline hook becomes a script with ``#!/bin/sh`` and ``set -e`` on top;
 - before and after each hook it reloads the environment's ``.env``;
 - the hook's process environment is azd's own environment with the ``.env`` values on top;
 - `azd up` runs ``preup`` before it resolves the template's parameters (where a missing one is
@@ -114,8 +115,12 @@ def run_hook(
     """One hook as azd runs it: azd's environment with the freshly read .env values on top."""
     hook = posix_hook(name)
     assert hook["shell"] == "sh"
+    # azd writes an inline hook to a script with this header (pkg/ext/models.go,
+    # createTempScript) and runs it.
+    script = project.root.parent / f"azd-{name}.sh"
+    script.write_text(f"#!/bin/sh\nset -e\n\n# Auto generated file\n{hook['run']}\n")
     result = subprocess.run(  # the hook's own command line, as azd runs an inline hook
-        ["sh", "-c", hook["run"]],
+        ["sh", str(script)],
         cwd=project.root,
         env={**process, **project.values()},
         capture_output=True,
