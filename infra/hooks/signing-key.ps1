@@ -53,6 +53,11 @@ if (-not $env:AZURE_ENV_NAME) {
 $key = [string] $env:WORK_ITEM_SIGNING_KEY
 $previous = [string] $env:WORK_ITEM_SIGNING_KEY_PREVIOUS
 $rotate = [string] $env:WORK_ITEM_SIGNING_KEY_ROTATE
+if (-not $rotate) { $rotate = 'false' }
+# -eq and -ne compare strings without regard to case, as signing-key.sh does.
+if ($rotate -ne 'true' -and $rotate -ne 'false') {
+    Stop-Hook 'WORK_ITEM_SIGNING_KEY_ROTATE must be true or false'
+}
 
 if ($key) { Test-SigningKey 'WORK_ITEM_SIGNING_KEY' $key }
 if ($previous) { Test-SigningKey 'WORK_ITEM_SIGNING_KEY_PREVIOUS' $previous }

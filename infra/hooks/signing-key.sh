@@ -38,7 +38,12 @@ check_key() {
 
 key="${WORK_ITEM_SIGNING_KEY:-}"
 previous="${WORK_ITEM_SIGNING_KEY_PREVIOUS:-}"
-rotate="${WORK_ITEM_SIGNING_KEY_ROTATE:-false}"
+# true or false in any case, as PowerShell compares them in signing-key.ps1.
+rotate="$(printf '%s' "${WORK_ITEM_SIGNING_KEY_ROTATE:-false}" | tr '[:upper:]' '[:lower:]')"
+case "$rotate" in
+  true | false) ;;
+  *) fail "WORK_ITEM_SIGNING_KEY_ROTATE must be true or false" ;;
+esac
 
 [ -z "$key" ] || check_key WORK_ITEM_SIGNING_KEY "$key"
 [ -z "$previous" ] || check_key WORK_ITEM_SIGNING_KEY_PREVIOUS "$previous"

@@ -124,6 +124,15 @@ def test_an_error_message_stored_as_a_key_stops_the_deployment(project: Project)
     assert set_calls(project) == []
 
 
+def test_the_rotation_switch_is_true_or_false_in_any_case(project: Project):
+    project.set(WORK_ITEM_SIGNING_KEY=OLD_KEY, WORK_ITEM_SIGNING_KEY_ROTATE="TRUE")
+    azd_up(project, project.process_env())
+    assert project.values()["WORK_ITEM_SIGNING_KEY_PREVIOUS"] == OLD_KEY
+    project.set(WORK_ITEM_SIGNING_KEY_ROTATE="yes")
+    result = run_hook(project, "preup", project.process_env())
+    assert result.returncode == 1 and "must be true or false" in result.stderr
+
+
 def test_a_short_key_stops_the_deployment(project: Project):
     project.set(WORK_ITEM_SIGNING_KEY="too-short")
     result = run_hook(project, "preprovision", project.process_env())
