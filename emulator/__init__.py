@@ -8,6 +8,7 @@ against a directory whose state tests control and inspect, without a real tenant
         emu.faults.add(Fault(path="phoneMethods", status=429, retry_after="1"))
         ...                               # run the code under test
         assert [r.status for r in emu.writes()] == [...]
+        assert emu.outbox.to("adele@fabrikam.example")  # what sendMail accepted, decoded
 
 The behaviour follows the project's Graph reference (its "fake server" contract); where
 Graph's behaviour is undocumented the emulator picks the documented reading and says so
@@ -28,6 +29,7 @@ from .model import (
     RoleAssignment,
     User,
 )
+from .outbox import Outbox, SentMessage, extract_links
 from .requestlog import RecordedRequest
 from .server import GraphEmulator
 from .tenant import Tenant
@@ -40,10 +42,13 @@ __all__ = [
     "GraphEmulator",
     "Group",
     "GroupEligibility",
+    "Outbox",
     "RecordedRequest",
     "RoleAssignment",
+    "SentMessage",
     "TapPolicy",
     "Tenant",
     "User",
     "demo_tenant",
+    "extract_links",
 ]

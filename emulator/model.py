@@ -49,6 +49,18 @@ class User:
     default_method_id: str | None = None
     revocations: int = 0
     last_tap: str | None = field(default=None, repr=False)
+    manager_id: str | None = None
+    # None: the default rule of :attr:`has_mailbox`; True/False overrides it.
+    mailbox: bool | None = None
+
+    @property
+    def has_mailbox(self) -> bool:
+        """Whether Exchange Online hosts a mailbox for the user. By default a member with a
+        ``mail`` address has one and a guest never does (a guest's ``mail`` is their address
+        at home); ``mailbox`` overrides that, e.g. for a member without a licence."""
+        if self.mailbox is not None:
+            return self.mailbox
+        return self.mail is not None and self.user_type == "Member"
 
     def to_json(self) -> dict[str, Any]:
         """Every user property the emulator knows, keyed by its Graph name."""

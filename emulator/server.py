@@ -28,6 +28,7 @@ from .graph.odata import MAX_PAGE
 from .graph.router import GraphService
 from .graph.schedule import BATCH_ORDERS
 from .identity import TOKEN_PATH, ManagedIdentity
+from .outbox import Outbox
 from .requestlog import RecordedRequest, RequestLog, batch_items, batch_sizes, round_trips
 from .tenant import Tenant
 from .transport import Handler, Server, Server6, check_loopback, parse_json
@@ -236,6 +237,12 @@ class GraphEmulator:
         return batch_sizes(self.requests)
 
     @property
+    def outbox(self) -> Outbox:
+        """Every message ``sendMail`` accepted, decoded (the tenant's
+        :class:`~emulator.outbox.Outbox`: ``messages()``, ``to(address)``, ``clear()``)."""
+        return self.tenant.outbox
+
+    @property
     def token_requests(self) -> list[dict[str, Any]]:
         return self._identity.requests()
 
@@ -285,6 +292,7 @@ class GraphEmulator:
             request_id=request_id,
             client_request_id=headers.get("client-request-id") or request_id,
             version_prefix=True,
+            raw_body=raw,
         )
         slot = self._log.record(call)
         try:

@@ -1,5 +1,6 @@
-"""In-memory directory that the emulator serves: users, their authentication methods,
-groups, directory roles and PIM eligibilities.
+"""In-memory directory that the emulator serves: users (with their authentication methods,
+managers and mailboxes, in :mod:`emulator.tenant_users`), groups, directory roles and PIM
+eligibilities.
 
 The seeding API is plain Python so tests can build exactly the tenant a scenario needs,
 and read the state back (methods, default, revocations, last TAP) after the code under
@@ -9,12 +10,7 @@ lock, which the HTTP handlers share, so tests may poke the tenant while requests
 
 from __future__ import annotations
 
-import threading
-from datetime import datetime
-from typing import Any
-
-from ._common import GUID_RE, PASSWORD_METHOD_ID, camel, new_guid, stable_guid, utcnow
-from .methods import TapPolicy, password_method_json, seed_values, seeded_method
+from ._common import GUID_RE, new_guid, stable_guid
 from .model import (
     BUILTIN_ROLE_TEMPLATES,
     AdministrativeUnit,
@@ -23,24 +19,15 @@ from .model import (
     Group,
     GroupEligibility,
     RoleAssignment,
-    User,
 )
+from .tenant_users import UserDirectory
 
 
-class Tenant:
+class Tenant(UserDirectory):
     """The emulated directory. All reads and writes go through ``self.lock``."""
 
     def __init__(self, domain: str = "contoso.example") -> None:
-        self.domain = domain
-        self.lock = threading.RLock()
-        self.tap_policy = TapPolicy()
-        self.revoke_returns_204 = False
-        # Which other methods stop the default from being deleted. None = any non-password
-        # method (the documented reading). Real Graph may only count the legacy MFA methods
-        # (phone, Authenticator, OATH); set e.g. {"phone", "microsoftAuthenticator",
-        # "softwareOath"} to test a client against that reading too.
-        self.default_blocking_kinds: frozenset[str] | None = None
-        self._users: dict[str, User] = {}
+        super().__init__(domain)
         self._groups: dict[str, Group] = {}
         self._roles: dict[str, DirectoryRole] = {}  # by role template id
         self._eligible: list[EligibleRole] = []
@@ -48,138 +35,8 @@ class Tenant:
         self._group_eligible: list[GroupEligibility] = []
         self._units: dict[str, AdministrativeUnit] = {}
 
-    # -- users -----------------------------------------------------------------------------
-
-    def add_user(
-        self,
-        user_principal_name: str,
-        *,
-        display_name: str | None = None,
-        user_type: str = "Member",
-        account_enabled: bool = True,
-        id: str | None = None,  # mirrors the Graph property name
-        mail: str | None = None,
-        **properties: Any,
-    ) -> User:
-        """Add a user; extra keyword arguments become Graph properties (camelCased)."""
-        if user_type not in ("Member", "Guest"):
-            raise ValueError(f"user_type must be 'Member' or 'Guest', not {user_type!r}")
-        uid = (id or new_guid()).lower()
-        if not GUID_RE.match(uid):
-            raise ValueError(f"user id must be a GUID: {uid!r}")
-        with self.lock:
-            if uid in self._users or uid in self._groups:
-                raise ValueError(f"object id already in use: {uid}")
-            if self._find_user(user_principal_name) is not None:
-                raise ValueError(f"userPrincipalName already in use: {user_principal_name}")
-            user = User(
-                id=uid,
-                user_principal_name=user_principal_name,
-                display_name=display_name or user_principal_name.split("@", 1)[0],
-                user_type=user_type,
-                account_enabled=account_enabled,
-                mail=mail,
-                properties={camel(k): v for k, v in properties.items()},
-            )
-            self._users[uid] = user
-            return user
-
-    def user(self, key: str) -> User | None:
-        """Find a user by object id or userPrincipalName (case-insensitive)."""
-        with self.lock:
-            return self._find_user(key)
-
-    def users(self) -> list[User]:
-        with self.lock:
-            return list(self._users.values())
-
-    def _find_user(self, key: str) -> User | None:
-        low = key.lower()
-        if low in self._users:
-            return self._users[low]
-        for user in self._users.values():
-            if user.user_principal_name.lower() == low:
-                return user
-        return None
-
-    def _require_user(self, user_id: str) -> User:
-        user = self._find_user(user_id)
-        if user is None:
-            raise KeyError(f"no such user: {user_id}")
-        return user
-
-    # -- authentication methods ------------------------------------------------------------
-
-    def add_method(
-        self,
-        user_id: str,
-        kind: str,
-        *,
-        default: bool = False,
-        id: str | None = None,  # mirrors the Graph property name
-        created: str | datetime | None = None,
-        **props: Any,
-    ) -> str:
-        """Register a method for a user and return its id.
-
-        Seeding is deliberately laxer than the API (no mobile-before-alternateMobile check)
-        so a test can construct states the API would refuse to create.
-        """
-        info, values = seed_values(kind, props)
-        with self.lock:
-            user = self._require_user(user_id)
-            method = seeded_method(
-                info,
-                values,
-                id,
-                created=created,
-                user_principal_name=user.user_principal_name,
-                policy=self.tap_policy,
-            )
-            user.add_method(method, default=default)
-            return method.id
-
-    def set_default(self, user_id: str, method_id: str | None) -> None:
-        """Mark a method as the user's default MFA method (``None`` clears it)."""
-        with self.lock:
-            user = self._require_user(user_id)
-            if method_id is None:
-                user.default_method_id = None
-                return
-            mid = method_id.lower()
-            if mid == PASSWORD_METHOD_ID:
-                raise ValueError("the password method cannot be the default MFA method")
-            if mid not in user.methods:
-                raise ValueError(f"user has no method {method_id}")
-            user.default_method_id = mid
-
-    def default_method(self, user_id: str) -> str | None:
-        with self.lock:
-            return self._require_user(user_id).default_method_id
-
-    def methods(self, user_id: str) -> list[dict[str, Any]]:
-        """Graph JSON of the user's methods, password first, as the list endpoint shows them."""
-        with self.lock:
-            user = self._require_user(user_id)
-            now = utcnow()
-            return [
-                password_method_json(user.created),
-                *(m.to_json(now) for m in user.methods.values()),
-            ]
-
-    def method_kinds(self, user_id: str) -> list[str]:
-        """Kinds of the non-password methods, handy for terse assertions."""
-        with self.lock:
-            return [m.kind for m in self._require_user(user_id).methods.values()]
-
-    def last_tap_value(self, user_id: str) -> str | None:
-        """The most recently issued pass, kept only so tests can prove it never leaks."""
-        with self.lock:
-            return self._require_user(user_id).last_tap
-
-    def revocations(self, user_id: str) -> int:
-        with self.lock:
-            return self._require_user(user_id).revocations
+    def _id_in_use(self, object_id: str) -> bool:
+        return object_id in self._users or object_id in self._groups
 
     # -- groups and roles ------------------------------------------------------------------
 

@@ -83,7 +83,7 @@ param maximumInstanceCount int = 40
 
 @secure()
 @minLength(32)
-@description('Key that signs admitted resets (azd: WORK_ITEM_SIGNING_KEY, generated once per environment by the preprovision hook).')
+@description('Key that signs admitted resets (azd: WORK_ITEM_SIGNING_KEY, generated once per environment by the preup/preprovision hook, infra/hooks). Without azd: pass 32 or more random characters, the same on every deployment (see docs/deploy.md).')
 param workItemSigningKey string
 
 @secure()
@@ -146,7 +146,8 @@ module workbook 'app/workbook.bicep' = {
   }
 }
 
-module alerts 'app/alerts.bicep' = if (!empty(alertEmails)) {
+// Only when ALERT_EMAILS names an address: a value of blanks and commas alone is none.
+module alerts 'app/alerts.bicep' = if (!empty(replace(replace(alertEmails, ' ', ''), ',', ''))) {
   name: 'alerts'
   scope: rg
   params: {
@@ -247,3 +248,6 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output RESETS_URL string = 'https://${functionApp.outputs.defaultHostName}/api/resets'
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
+// The vault's name, for the operator's one secret step (the callback signing secret); a name,
+// never a value.
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

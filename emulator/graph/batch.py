@@ -4,10 +4,17 @@ every item answered with its own ``request-id`` and ``client-request-id`` header
 
 The inner requests are executed through a callback so the HTTP layer can apply faults to
 and record each of them exactly as it does for requests that arrive on their own.
+
+A request body is a JSON value when its ``Content-Type`` is JSON and a base64 string of the
+bytes otherwise ("Request format" in Graph's JSON batching guide); the handler of a
+non-JSON body (MIME ``sendMail``) reads the decoded bytes from ``raw_body``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import random
 import re
 from collections.abc import Callable
@@ -152,13 +159,28 @@ def _inner_call(
             "BadRequest",
             "A 'Content-Type' header is required when a batch request has a body.",
         )
+    body = item.get("body")
+    raw = b""
+    if has_body and "json" not in headers.get("content-type", "").lower():
+        try:
+            raw = base64.b64decode(str(body), validate=True)
+        except (binascii.Error, ValueError):
+            return GraphError(
+                400,
+                "BadRequest",
+                "A request body that is not JSON must be base64 encoded in a batch.",
+            )
+        body = raw.decode("utf-8", errors="replace")
+    elif has_body:
+        raw = json.dumps(body).encode()
     return make_call(
         str(item["method"]),
         url if url.startswith("/") else "/" + url,
         headers=headers,
-        body=item.get("body"),
+        body=body,
         body_invalid=False,
         request_id=request_id,
         client_request_id=crid,
         version_prefix=False,
+        raw_body=raw,
     )

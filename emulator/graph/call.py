@@ -42,6 +42,8 @@ class GraphCall:
     body_invalid: bool
     request_id: str
     client_request_id: str
+    # The body's bytes as sent: what a non-JSON body (MIME ``sendMail``) is read from.
+    raw_body: bytes = b""
 
 
 @dataclass
@@ -71,6 +73,7 @@ def make_call(
     request_id: str,
     client_request_id: str,
     version_prefix: bool,
+    raw_body: bytes = b"",
 ) -> GraphCall:
     """Parse a request target. With ``version_prefix`` the first segment is ``v1.0`` and is
     dropped; empty segments vanish, which tolerates the SDK's ``/v1.0//users`` slip."""
@@ -93,6 +96,7 @@ def make_call(
         body_invalid=body_invalid,
         request_id=request_id,
         client_request_id=client_request_id,
+        raw_body=raw_body,
     )
 
 

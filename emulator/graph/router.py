@@ -2,8 +2,9 @@
 renders whatever :class:`~emulator._common.GraphError` a handler raised.
 
 Only the first path segment and the object key are decided here (``users/{id}``,
-``users('{upn}')``, ``groups``, ``roleManagement``, ``identityGovernance``); each resource
-module validates the rest of its own paths.
+``users('{upn}')``, ``groups``, ``roleManagement``, ``identityGovernance``), and which module
+serves a user's ``sendMail`` and ``manager`` (:mod:`.mail`); each resource module validates
+the rest of its own paths.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import unquote
 
 from .._common import GraphError
 from ..tenant import Tenant
-from . import auth_methods, groups, roles, users
+from . import auth_methods, groups, mail, roles, users
 from .call import GraphCall, GraphResult, allow, fail, render_error, segment_not_found
 from .odata import MAX_PAGE
 
@@ -73,9 +74,14 @@ class GraphService:
             segment_not_found(head)
         if collection == "groups":
             return groups.route(self, call, key, raw_key, rest)
+        if mail.is_send_mail(rest):
+            # Exchange resolves the sender itself and answers in its own words.
+            return mail.send_mail(self, call, key)
         # The path and method are checked before the user is looked up, like Graph does.
         if len(rest) >= 2 and rest[0] == "authentication":
             handler = auth_methods.handler(self, call, raw_key, rest[1:])
+        elif rest == ["manager"]:
+            handler = mail.manager_handler(self, call)
         else:
             handler = users.handler(self, call, rest)
         return handler(users.find_user(self, key, raw_key))

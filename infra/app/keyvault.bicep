@@ -75,6 +75,7 @@ resource secretsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+output name string = vault.name
 // Versionless URIs: after a rotation the app picks up the new version on its next restart.
 output signingKeyReference string = '@Microsoft.KeyVault(SecretUri=${signingKey.properties.secretUri})'
 // The callback signing secret is not created here: the operator sets its value in the vault

@@ -595,7 +595,7 @@ def test_one_action_group_emails_the_alert_emails():
     assert receivers["loop_type"]["detail"]["array_name"] == "emails"
     assert receivers["config"]["useCommonAlertSchema"] is True
     assert receivers["config"]["emailAddress"] == "email"
-    assert "alertEmails" in json.dumps(tree["variables"]["emails"])
+    assert "alertEmails" in json.dumps(tree["variables"]["spaced"])  # cleaned: test_alert_emails
 
 
 def test_main_deploys_the_workbook_always_and_the_alerts_only_with_emails():

@@ -1,9 +1,14 @@
-"""Pytest fixtures for storage-backed tests, loaded as a plugin with
+"""Pytest fixtures for storage-backed and browser tests, loaded as a plugin with
 ``pytest_plugins = ["tests.support.fixtures"]`` in the root conftest.
 
 Azurite is started once per session and only when a test asks for it, so suites that do
 not touch storage pay nothing. Tests share that one account and stay apart through the
 unique queue and table names ``storage_names`` hands out.
+
+The same holds for the browser: Chromium is launched once per session, on first use, and each
+test gets its own contexts (``browser``) or a ready page (``browser_page``); ``web_bridge``
+serves the app's HTTP functions to it (see :mod:`tests.support.web` and
+:mod:`tests.support.browser`).
 """
 
 from __future__ import annotations
@@ -12,11 +17,23 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
 from emulator.azurite import Azurite
+from tests.support.browser import (
+    BrowserSession,
+    WatchedPage,
+    artifacts_for,
+    chromium_path,
+    launch_args,
+)
 from tests.support.functions_host import QueueHost
+from tests.support.web import FunctionBridge
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 # A queue name may be 63 characters; leave room for the "-poison" suffix.
 _QUEUE_NAME_BUDGET = 63 - len("-poison")
@@ -97,3 +114,43 @@ async def queue_host(azurite: Azurite) -> AsyncIterator[QueueHost]:
 @pytest.fixture
 def storage_names(request: pytest.FixtureRequest) -> StorageNames:
     return unique_storage_names(request.node.name)
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """The installed Chromium, headless, launched once (Playwright imported only here, so
+    sessions without browser tests never load it)."""
+    from playwright.async_api import async_playwright
+
+    executable = chromium_path()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, headless=True, args=launch_args()
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def browser(
+    chromium: Browser, request: pytest.FixtureRequest
+) -> AsyncIterator[BrowserSession]:
+    """New pages for this test (``await browser.new_page(viewport=PHONE)``); screenshots go to
+    ``test-artifacts/screenshots/<test id>/``."""
+    session = BrowserSession(chromium, artifacts_for(request.node.nodeid))
+    yield session
+    await session.close()
+
+
+@pytest.fixture
+async def browser_page(browser: BrowserSession) -> WatchedPage:
+    """One desktop-sized watched page: ``.page`` is Playwright's, ``.assert_clean()`` checks
+    the console, ``await .screenshot("label")`` keeps a PNG."""
+    return await browser.new_page()
+
+
+@pytest.fixture
+async def web_bridge() -> AsyncIterator[FunctionBridge]:
+    """Every HTTP function of the app on a loopback port, served from the test's loop."""
+    async with FunctionBridge() as bridge:
+        yield bridge
