@@ -64,6 +64,14 @@ param storageSku string = 'Standard_LRS'
 @description('Hosts completion callbacks may go to (azd: CALLBACK_ALLOWED_HOSTS), e.g. yourco.service-now.com,api-private.atlassian.com; empty: no callbacks.')
 param callbackAllowedHosts string = ''
 
+@description('Mailbox notifications to users are sent from (azd: NOTIFY_SENDER), e.g. a shared mailbox noreply@contoso.com; the app may send only as it (Exchange RBAC for Applications, README). Empty: no notifications.')
+param notifySender string = ''
+
+@description('Minutes an asynchronous reset waits after the user was notified, so they can stop it (azd: RESET_HOLD_MINUTES); 0: no hold.')
+@minValue(0)
+@maxValue(4320)
+param resetHoldMinutes int = 0
+
 @description('Comma-separated e-mail addresses the alert rules notify (azd: ALERT_EMAILS), e.g. secops@contoso.com,servicedesk@contoso.com; empty: no action group and no alert rules (the workbook is always deployed). See docs/monitoring.md.')
 param alertEmails string = ''
 
@@ -214,6 +222,8 @@ module functionApp 'app/function.bicep' = {
     previousSigningKeyReference: keyVault.outputs.previousSigningKeyReference
     callbackSecretReference: keyVault.outputs.callbackSecretReference
     callbackAllowedHosts: callbackAllowedHosts
+    notifySender: notifySender
+    resetHoldMinutes: resetHoldMinutes
   }
   // The host starts with identity-based storage, and resolves the Key Vault reference, with
   // the identity's roles: they must exist first.

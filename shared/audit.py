@@ -107,9 +107,8 @@ def emit(
         "steps": steps,
         "graph_request_ids": [s["graph_request_id"] for s in steps if s["graph_request_id"]],
         "detail": detail,
+        "notifications": notifications,
     }
-    if notifications is not None:
-        payload["notifications"] = notifications
     dimensions = {
         f"audit_{k}": v if isinstance(v, str | int | bool) or v is None else json.dumps(v)
         for k, v in payload.items()

@@ -74,6 +74,14 @@ var rules = [
     frequency: 'PT30M'
     query: loadTextContent('../queries/alert-callback-failed.kql')
   }
+  {
+    name: 'reset-disputed'
+    displayName: 'MFA reset: a user says a reset was not theirs'
+    description: 'Someone who received the notification of an MFA reset pressed "this wasn\'t me" after it ran: the new factor may be in an attacker\'s hands. Nothing was undone. Call the user on a number you already know, revoke their sessions, remove what the reset registered and check the requester and the ticket.'
+    severity: 1
+    frequency: 'PT5M'
+    query: loadTextContent('../queries/alert-reset-disputed.kql')
+  }
 ]
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {

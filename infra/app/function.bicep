@@ -33,6 +33,8 @@ param previousSigningKeyReference string
 param callbackSecretReference string
 @description('Comma-separated hosts completion callbacks may go to (*.domain allowed); empty: no callbacks.')
 param callbackAllowedHosts string
+param notifySender string
+param resetHoldMinutes int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -244,6 +246,16 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CALLBACK_ALLOWED_HOSTS'
           value: callbackAllowedHosts
+        }
+        // Notifying the user: the sender mailbox (Exchange RBAC for Applications scopes the
+        // app's Mail.Send to it; no Graph grant here) and the hold after the notification.
+        {
+          name: 'NOTIFY_SENDER'
+          value: notifySender
+        }
+        {
+          name: 'RESET_HOLD_MINUTES'
+          value: string(resetHoldMinutes)
         }
       ]
     }

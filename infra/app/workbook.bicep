@@ -143,6 +143,16 @@ repository's `docs/monitoring.md`.
               visualization: 'table'
             })
           }
+          {
+            type: 3
+            name: 'reset-disputed'
+            customWidth: '50'
+            content: union(logs, nothingToDo, {
+              title: 'Resets a notified user says were not theirs'
+              query: loadTextContent('../queries/alert-reset-disputed.kql')
+              visualization: 'table'
+            })
+          }
         ]
       }
     }
@@ -339,6 +349,26 @@ repository's `docs/monitoring.md`.
                   { seriesName: 'failed', color: 'red' }
                 ]
               }
+            })
+          }
+        ]
+      }
+    }
+    {
+      type: 12
+      name: 'notifications'
+      content: {
+        version: 'NotebookGroup/1.0'
+        groupType: 'editable'
+        title: 'Telling the user'
+        items: [
+          {
+            type: 3
+            name: 'notifications-per-day'
+            content: union(logs, {
+              title: 'Notifications sent, skipped and failed; resets stopped and disputed, per day'
+              query: loadTextContent('../queries/notifications.kql')
+              visualization: 'table'
             })
           }
         ]

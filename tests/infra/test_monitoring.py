@@ -563,7 +563,7 @@ def test_alert_rules_are_log_search_alerts_on_application_insights():
     assert "actionGroup" in json.dumps(properties["actions"]["actionGroups"])
 
 
-def test_the_rules_are_the_six_the_issue_asks_for_with_valid_settings():
+def test_the_rules_are_the_seven_the_issues_ask_for_with_valid_settings():
     rules = alert_rules()
     assert [r["name"] for r in rules] == [
         "protected-target",
@@ -572,6 +572,7 @@ def test_the_rules_are_the_six_the_issue_asks_for_with_valid_settings():
         "reset-given-up",
         "scheduled-run-errors",
         "callback-failed",
+        "reset-disputed",
     ]
     for rule in rules:
         assert rule["severity"] in range(5)

@@ -39,6 +39,8 @@ OPTIONAL_SETTINGS = {
     "CALLER_AUTHORITY",  # public cloud by default; national clouds set it
     "DRY_RUNS_PER_CALLER_PER_HOUR",
     "CALLBACK_ALLOW_LOOPBACK_HTTP",  # local runs only: the templates never set it
+    "WEBSITE_HOSTNAME",  # set by the platform: the app's default host name
+    "PUBLIC_BASE_URL",  # only behind a custom domain or a front door; else WEBSITE_HOSTNAME
 }
 # Read by the platform rather than by the app's code.
 PLATFORM_SETTINGS = {

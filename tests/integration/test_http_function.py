@@ -67,10 +67,14 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         "callback_poisoned",
         "connector_definition",
         "admit_sweep_page",
+        "cancel_reset",
+        "notice_page",
+        "notice_action",
     }
     expected = {
         "submit_reset": ("resets", ["POST"]),
         "get_reset": ("resets/{reset_id}", ["GET"]),
+        "cancel_reset": ("resets/{reset_id}", ["DELETE"]),
         "reset_request_schema": ("schemas/reset-request", ["GET"]),
         "connector_definition": ("openapi.json", ["GET"]),
     }
@@ -80,6 +84,12 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         assert trigger["route"] == route
         assert trigger["methods"] == methods
         assert trigger["authLevel"] == "FUNCTION"
+    # The links in notifications: anonymous, the token in the path is the credential.
+    for name, method in (("notice_page", "GET"), ("notice_action", "POST")):
+        bindings = json.loads(found[name].get_function_json())["bindings"]
+        trigger = next(b for b in bindings if b["type"] == "httpTrigger")
+        assert trigger["route"] == "notices/{reset_id}/{recipient}/{token}"
+        assert (trigger["methods"], trigger["authLevel"]) == ([method], "ANONYMOUS")
     for name, function in found.items():
         # The "0 functions found" trap: every binding parameter exists in the Python signature.
         bindings = json.loads(function.get_function_json())["bindings"]
