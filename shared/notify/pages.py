@@ -39,6 +39,7 @@ class PageFacts:
     ticket: str
     requested_by: str
     at: datetime
+    runs_at: datetime | None = None  # a held reset: when it will run unless stopped
 
 
 @cache
@@ -69,6 +70,8 @@ def _facts(facts: PageFacts) -> str:
         ("Asked by", facts.requested_by),
         ("Asked on", _when(facts.at)),
     ]
+    if facts.runs_at is not None:
+        rows.append(("Will run", f"not before {_when(facts.runs_at)}"))
     items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
     return f"<dl>{items}</dl>"
 

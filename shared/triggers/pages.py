@@ -84,6 +84,7 @@ async def _facts(record: LedgerRecord) -> PageFacts:
         ticket=record.ticket_id,
         requested_by=record.requested_by,
         at=record.accepted_at,
+        runs_at=record.hold_until if record.status == "accepted" else None,
     )
 
 
