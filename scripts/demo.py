@@ -5,14 +5,18 @@ app at them with the same app settings a deployment uses (GRAPH_BASE_URL, IDENTI
 IDENTITY_HEADER, RESET_STORAGE), then calls the functions the way the Functions host would: a dry
 run of ``POST /api/resets`` that prints the plan, the reset itself ("mode": "sync", with a new
 phone and a Temporary Access Pass), whose verified outcome is printed with the Graph calls it took,
-and ``GET /api/resets/{id}``, the ledger's record of it.
+and ``GET /api/resets/{id}``, the ledger's record of it. The user is told, as they would be in a
+tenant with ``NOTIFY_SENDER`` set: the mails the emulator's outbox received are printed, and one
+"this wasn't me" link is opened the way the user's browser would (the page only, not its button).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -26,6 +30,9 @@ from emulator import GraphEmulator, demo_tenant
 from emulator.azurite import Azurite
 
 USER = "adele.vance@contoso.example"
+MANAGER = "alex.wilber@contoso.example"
+SENDER = "mfa-notices@contoso.example"
+APP_URL = "http://127.0.0.1:7071"
 REQUEST: dict[str, Any] = {
     "user": USER,
     "ticket_id": "INC0012345",
@@ -86,13 +93,20 @@ async def _call(submit: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]
 
 
 async def main() -> int:
-    with GraphEmulator(demo_tenant()) as emu, Azurite() as storage:
+    tenant = demo_tenant()
+    # The mailbox notifications come from (the app may send only as it) and Adele's manager.
+    tenant.add_shared_mailbox(SENDER, display_name="MFA notices")
+    tenant.allow_send_as(SENDER)
+    tenant.set_manager(USER, MANAGER)
+    with GraphEmulator(tenant) as emu, Azurite() as storage:
         os.environ.update(emu.env())
         os.environ.update(
             RESET_STORAGE=storage.connection_string,
             RESET_QUEUE_NAME="mfa-resets",
             # A fresh key per run; deployed, it is a Key Vault secret.
             WORK_ITEM_SIGNING_KEY=secrets.token_urlsafe(48),
+            NOTIFY_SENDER=SENDER,
+            PUBLIC_BASE_URL=APP_URL,
         )
         import function_app
         from shared.graph.client import close_gateway
@@ -155,9 +169,42 @@ async def main() -> int:
             f"attempts={record['attempts']}, temporary_access_pass.value="
             f"{(record.get('temporary_access_pass') or {}).get('value')!r} (never stored)"
         )
+        await _show_notifications(emu, functions)
         await close_ledger()
         await close_gateway()
         return 0 if body["status"] == "succeeded" else 1
+
+
+async def _show_notifications(emu: GraphEmulator, functions: dict[Any, Any]) -> None:
+    """The mails the user, their email method and their manager received, and the page one of
+    their links opens."""
+    mails = emu.outbox.messages()
+    print(f"\nNotifications sent from {SENDER} (the emulator's outbox):")
+    print(_table([[", ".join(m.to), m.subject] for m in mails], ["to", "subject"]))
+    last = next(m for m in reversed(mails) if USER in m.to)
+    print(f"\nThe last one to {USER}, as text (an HTML part says the same):\n")
+    print("  " + (last.text or "").strip().replace("\n", "\n  "))
+    link = re.search(re.escape(APP_URL) + r"/api/notices/\S+", last.text or "")
+    assert link, "a notification carries its link"
+    reset_id, recipient, token = link.group(0).split("/api/notices/")[1].split("/")
+    page: func.HttpResponse = await functions["notice_page"].get_user_function()(
+        func.HttpRequest(
+            method="GET",
+            url=link.group(0),
+            route_params={"reset_id": reset_id, "recipient": recipient, "token": token},
+            body=b"",
+        )
+    )
+    words = html.unescape(
+        re.sub(
+            r"<title>.*?</title>|<style>.*?</style>|<[^>]+>",
+            " ",
+            page.get_body().decode(),
+            flags=re.S,
+        )
+    )
+    print(f"\nGET {APP_URL}/api/notices/{reset_id}/{recipient}/... -> {page.status_code}:")
+    print("  " + " ".join(words.split()))
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ def _account(record: LedgerRecord, outcome: Outcome | None) -> str:
 
 def _asked(record: LedgerRecord) -> list[tuple[str, str]]:
     caller = record.caller or {}
-    through = caller.get("name") or caller.get("app_id") or caller.get("authenticated_by")
+    # The system that sent the request (a named application), when the app knows its name.
+    through = caller.get("name") or caller.get("app_id")
     facts = [("Ticket", record.ticket_id), ("Asked by", record.requested_by)]
     if through:
-        facts.append(("Sent by", str(through)))
+        facts.append(("Sent through", str(through)))
     return facts
 
 

@@ -57,7 +57,7 @@ class Notifier:
             def mail(address: Address, link: str, expires: datetime) -> compose.Mail:
                 return compose.accepted_mail(
                     record,
-                    first_name=first_name,
+                    first_name=address.name or first_name,
                     sender=self._sender,
                     link=link,
                     link_expires=expires,
@@ -66,7 +66,11 @@ class Notifier:
 
             results = await self._send_all(record, NoticeStage.accepted, addresses, mail)
             keep = [
-                {"recipient": str(a.recipient), "address": a.address, "first_name": first_name}
+                {
+                    "recipient": str(a.recipient),
+                    "address": a.address,
+                    "first_name": a.name or first_name,
+                }
                 for a in addresses
                 if a.address
             ]
@@ -87,16 +91,19 @@ class Notifier:
             if not notices.notify_to:
                 return []
             addresses = [
-                Address(Recipient(entry["recipient"]), entry["address"])
+                Address(
+                    Recipient(entry["recipient"]),
+                    entry["address"],
+                    name=entry.get("first_name") or "there",
+                )
                 for entry in notices.notify_to
             ]
-            first_name = notices.notify_to[0].get("first_name") or "there"
 
             def mail(address: Address, link: str, expires: datetime) -> compose.Mail:
                 return compose.finished_mail(
                     record,
                     outcome,
-                    first_name=first_name,
+                    first_name=address.name or "there",
                     sender=self._sender,
                     link=link,
                     link_expires=expires,

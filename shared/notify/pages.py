@@ -35,7 +35,8 @@ class PageState(StrEnum):
 class PageFacts:
     """What a page shows of the reset: enough to recognise it, nothing to act on elsewhere."""
 
-    first_name: str
+    first_name: str | None  # None: the page greets no one by name (the manager's link)
+    account: str
     ticket: str
     requested_by: str
     at: datetime
@@ -66,6 +67,7 @@ def _when(moment: datetime) -> str:
 
 def _facts(facts: PageFacts) -> str:
     rows = [
+        ("Account", facts.account),
         ("Ticket", facts.ticket),
         ("Asked by", facts.requested_by),
         ("Asked on", _when(facts.at)),
@@ -89,7 +91,7 @@ _TEXTS: dict[PageState, tuple[str, list[str], str | None]] = {
     PageState.stop: (
         "Did you ask for this?",
         [
-            "Your service desk was asked to reset the sign-in methods (MFA) of your account. "
+            "The service desk was asked to reset the sign-in methods (MFA) of this account. "
             "It has not happened yet.",
             "If you or your service desk asked for it, close this page: there is nothing to do.",
         ],
@@ -98,7 +100,7 @@ _TEXTS: dict[PageState, tuple[str, list[str], str | None]] = {
     PageState.report: (
         "Did you ask for this?",
         [
-            "The sign-in methods (MFA) of your account were reset, or are being reset now.",
+            "The sign-in methods (MFA) of this account were reset, or are being reset now.",
             "If you or your service desk asked for it, close this page: there is nothing to do.",
         ],
         "Report it: this wasn't me",
@@ -106,7 +108,7 @@ _TEXTS: dict[PageState, tuple[str, list[str], str | None]] = {
     PageState.stopped: (
         "The reset is stopped",
         [
-            "Nothing was changed on your account. Your service desk and your security team can "
+            "Nothing was changed on the account. The service desk and the security team can "
             "see that you stopped it.",
             "If someone contacts you about it, check who they are: call your service desk on the "
             "number you already know.",
@@ -154,7 +156,7 @@ def render(state: PageState, facts: PageFacts | None = None) -> str:
     title, paragraphs, button = _TEXTS[state]
     parts = []
     if facts is not None and state in (PageState.stop, PageState.report):
-        parts.append(_p(f"Hello {facts.first_name},"))
+        parts.append(_p(f"Hello {facts.first_name}," if facts.first_name else "Hello,"))
     parts.append(_p(paragraphs[0]))
     if facts is not None and state in (PageState.stop, PageState.report):
         parts.append(_facts(facts))

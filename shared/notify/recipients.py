@@ -28,6 +28,7 @@ class Address:
     recipient: Recipient
     address: str | None
     reason: str | None = None
+    name: str | None = None  # how to greet them (the manager by their own name)
 
 
 async def find_addresses(mailer: Mailer, user: DirectoryUser) -> list[Address]:
@@ -84,7 +85,7 @@ def _manager(found: object) -> Address:
         return Address(Recipient.manager, None, "guest")
     if not found.mail:
         return Address(Recipient.manager, None, "no mailbox")
-    return Address(Recipient.manager, found.mail)
+    return Address(Recipient.manager, found.mail, name=found.display_name)
 
 
 def _why(exc: GraphError) -> str:

@@ -77,10 +77,12 @@ async def _link(
     return None, link, record
 
 
-async def _facts(record: LedgerRecord) -> PageFacts:
+async def _facts(record: LedgerRecord, recipient: str) -> PageFacts:
     notices = await (await get_ledger()).notices.about(record.id)
     return PageFacts(
-        first_name=notices.first_name or "there",
+        # The user's own links greet them; the manager's link greets no one by name.
+        first_name=notices.first_name if recipient != Recipient.manager else None,
+        account=record.target,
         ticket=record.ticket_id,
         requested_by=record.requested_by,
         at=record.accepted_at,
@@ -96,10 +98,10 @@ def _action(record: LedgerRecord) -> PageState:
 async def notice_page(req: func.HttpRequest) -> func.HttpResponse:
     """Show the reset and one button; nothing changes."""
     try:
-        state, _, record = await _link(req)
-        if state is not None or record is None:
+        state, link, record = await _link(req)
+        if state is not None or record is None or link is None:
             return page(state or PageState.invalid)
-        return page(_action(record), await _facts(record))
+        return page(_action(record), await _facts(record, link.recipient))
     except Exception:
         log.exception("a notice page could not be shown")
         return page(PageState.invalid)
