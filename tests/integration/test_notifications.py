@@ -26,6 +26,7 @@ from tests.integration.test_callbacks import (  # noqa: F401 (fixtures)
     run_reset,
     verified,
 )
+from tests.integration.test_scheduled_cleanup import admit, timer_pages
 from tests.support.app import handler
 from tests.support.audit import audit_events
 from tests.support.bindings import Out
@@ -414,3 +415,25 @@ async def test_a_held_message_is_really_kept_back_by_the_queue(
     report = await queue_host.drain(app_env.queue, lambda m: seen.append(m.get_body()))
     assert len(report.processed) == 1
     assert seen == [b'{"probe": 1}']
+
+
+async def test_a_swept_member_gets_the_same_mails(
+    notifying: Tenant,
+    graph_emulator: GraphEmulator,
+    app_env: StorageNames,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    group = notifying.add_group("MFA reset pending")
+    adele = notifying.user(ADELE)
+    assert adele is not None
+    notifying.add_member(group.id, adele.id)
+    monkeypatch.setenv("RESET_GROUP_ID", group.id)
+    get_settings.cache_clear()
+
+    (page,) = await timer_pages()
+    (item,) = await admit(page)
+
+    told = sorted(m.to[0].lower() for m in graph_emulator.outbox.messages())
+    assert told == sorted([ADELE, email_method_address(notifying, ADELE).lower(), ALEX])
+    view = body_of(await status(item.reset_id))
+    assert {n["result"] for n in view["notifications"]} == {"sent"}
