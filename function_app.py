@@ -7,6 +7,7 @@ from shared.triggers.http import bp as http_blueprint
 from shared.triggers.pages import bp as page_blueprint
 from shared.triggers.queue import bp as queue_blueprint
 from shared.triggers.timer import bp as timer_blueprint
+from shared.triggers.verify import bp as verify_blueprint
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(http_blueprint)
@@ -14,3 +15,4 @@ app.register_functions(queue_blueprint)
 app.register_functions(timer_blueprint)
 app.register_functions(callback_blueprint)
 app.register_functions(page_blueprint)
+app.register_functions(verify_blueprint)

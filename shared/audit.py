@@ -42,6 +42,8 @@ class AuditEvent(StrEnum):
     notified = "notified"  # the user was told (or could not be): one event per notification round
     cancelled = "cancelled"  # stopped before it ran, by its caller or by the user notified
     disputed = "disputed"  # someone notified said "this wasn't me" after the reset ran
+    verified = "verified"  # the user proved who they are (Verified ID, Face Check)
+    verification_failed = "verification-failed"  # a presentation did not prove it
 
 
 _LEVELS = {
@@ -55,6 +57,8 @@ _LEVELS = {
     AuditEvent.notified: logging.INFO,
     AuditEvent.cancelled: logging.WARNING,
     AuditEvent.disputed: logging.ERROR,
+    AuditEvent.verified: logging.INFO,
+    AuditEvent.verification_failed: logging.WARNING,
 }
 
 

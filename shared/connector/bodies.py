@@ -108,7 +108,8 @@ def _views(translator: Translator) -> None:
         "enum": statuses,
         "description": "planned (a dry run), accepted, held (waiting until runs_at after the "
         "user was notified) or running (pending: the answer is 202), succeeded, failed, refused "
-        "(a protected user; see detail) or cancelled (stopped before it ran).",
+        "(a protected user; see detail) or cancelled (stopped before it ran); "
+        "awaiting-verification while the user has to prove who they are.",
         "x-ms-summary": "Reset status",
     }
     properties["user"] = {
@@ -151,6 +152,21 @@ def _views(translator: Translator) -> None:
         "x-ms-summary": "Notifications",
     }
     properties["disputed"] = translator.reference(DisputeView.__name__)
+    properties["verification"] = {
+        "type": "object",
+        "description": "A reset awaiting proof: the link to give the user, who proves who they "
+        "are there (Verified ID and Face Check) before anything is changed.",
+        "properties": {
+            "state": {"type": "string", "enum": ["awaiting"], "x-ms-summary": "Proof state"},
+            "link": {
+                "type": "string",
+                "x-nullable": True,
+                "description": "The user's page.",
+                "x-ms-summary": "Link for the user",
+            },
+        },
+        "x-ms-summary": "Verification",
+    }
     view_required = ["id", "ticket_id", "status", "steps"]
     translator.definitions["StatusView"] = {
         "type": "object",

@@ -317,6 +317,10 @@ PAGES = frozenset(
     {
         ("notices/{reset_id}/{recipient}/{token}", "GET"),
         ("notices/{reset_id}/{recipient}/{token}", "POST"),
+        ("verify/{reset_id}/{token}", "GET"),
+        ("verify/{reset_id}/{token}", "POST"),
+        # Verified ID's callbacks: for the Request Service, never for a flow.
+        ("verify-callback", "POST"),
     }
 )
 

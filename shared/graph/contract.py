@@ -96,6 +96,7 @@ class DirectoryUser:
     # For notifications: the user's own mailbox and how to greet them.
     mail: str | None = None
     given_name: str | None = None
+    surname: str | None = None
 
     @property
     def is_guest(self) -> bool:

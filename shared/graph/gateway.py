@@ -91,6 +91,7 @@ USER_SELECT = (
     "isManagementRestricted",
     "mail",
     "givenName",
+    "surname",
 )
 # Graph expands at most this many related objects ($expand=owners).
 _MAX_EXPANDED = 20

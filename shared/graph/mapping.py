@@ -108,6 +108,7 @@ def directory_user(user: Json, key: str) -> DirectoryUser:
         management_restricted=user.get("isManagementRestricted"),
         mail=user.get("mail") or None,
         given_name=user.get("givenName") or None,
+        surname=user.get("surname") or None,
     )
 
 

@@ -62,6 +62,7 @@ class Admission(LimitCounting):
         accepted_at: datetime | None = None,
         hold_until: datetime | None = None,
         keep_callback_until: datetime | None = None,
+        awaiting_verification: bool = False,
     ) -> tuple[LedgerRecord, bool]:
         """Record a request; return its row and whether this call created it.
 
@@ -83,7 +84,9 @@ class Admission(LimitCounting):
         entity: dict[str, Any] = {
             "PartitionKey": PARTITION,
             "RowKey": reset_id,
-            "Status": str(ResetStatus.accepted),
+            "Status": str(
+                ResetStatus.awaiting_verification if awaiting_verification else ResetStatus.accepted
+            ),
             "TicketId": request.ticket_id,
             "RequestedBy": request.requested_by,
             "Target": request.user,

@@ -12,19 +12,21 @@ from shared.ledger.callbacks import CallbackBook
 from shared.ledger.maintenance import Maintenance
 from shared.ledger.notices import NoticeBook
 from shared.ledger.seal import RowSeal
+from shared.ledger.verifications import VerificationBook
 from shared.settings import SettingsError
 
 
 class Ledger(Admission, Maintenance, CallbackBook):
     """The reset ledger: admission, the life of a reset, scheduled maintenance, and the
-    delivery of completion callbacks; ``notices``, the user's notifications, is a part it is
-    given its table and clock for."""
+    delivery of completion callbacks; ``notices`` (the user's notifications) and
+    ``verifications`` (proof before reset) are parts it is given its table and clock for."""
 
     def __init__(
         self, table: TableClient, clock: Clock = utc_now, seal: RowSeal | None = None
     ) -> None:
         super().__init__(table, clock, seal)
         self.notices = NoticeBook(table, clock)
+        self.verifications = VerificationBook(table, clock)
 
 
 _AZURITE = (

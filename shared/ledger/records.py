@@ -43,6 +43,8 @@ ADMISSION_GRACE = timedelta(seconds=60)
 
 
 class ResetStatus(StrEnum):
+    # Admitted, waiting for the user to prove who they are (Verified ID) before it may run.
+    awaiting_verification = "awaiting-verification"
     accepted = "accepted"
     running = "running"
     succeeded = "succeeded"

@@ -221,7 +221,8 @@ class LedgerStore:
         an unknown reset) and whether this call cancelled it."""
         while True:
             record = await self.get(reset_id)
-            if record is None or record.status is not ResetStatus.accepted:
+            waiting = (ResetStatus.accepted, ResetStatus.awaiting_verification)
+            if record is None or record.status not in waiting:
                 return record, False
             if not self.genuine(record):
                 raise TamperedRowError(reset_id)
@@ -234,6 +235,30 @@ class LedgerStore:
                     reason,
                 )
                 return record, True
+
+    async def settle_verification(
+        self, reset_id: str, verified: bool, reason: str | None = None
+    ) -> LedgerRecord | None:
+        """End a reset's wait for proof: ``accepted`` (its work item may run) or ``failed``
+        for good. Only from ``awaiting-verification``, conditionally: a cancel or another
+        callback deciding first wins. The row as it now is."""
+        while True:
+            record = await self.get(reset_id)
+            if record is None or record.status is not ResetStatus.awaiting_verification:
+                return record
+            if not self.genuine(record):
+                raise TamperedRowError(reset_id)
+            now = self._clock()
+            changes: dict[str, Any] = (
+                {"Status": str(ResetStatus.accepted)}
+                if verified
+                else {"Status": str(ResetStatus.failed), "FinishedAt": now, "LastError": reason}
+            )
+            if await self._merge_sealed(record, changes):
+                record.status = ResetStatus(changes["Status"])
+                if not verified:
+                    record.finished_at, record.last_error = now, reason
+                return record
 
     async def fail_abandoned(self, reset_id: str, error: str) -> LedgerRecord | None:
         """Mark a reset failed when its message was given up (poison), unless it is finished or

@@ -35,6 +35,8 @@ class CallbackEvent(StrEnum):
     refused = "reset.refused"
     cancelled = "reset.cancelled"  # stopped before it ran (the caller, or the user notified)
     disputed = "reset.disputed"  # someone notified said "this wasn't me" after it ran
+    # Admitted; the user must prove who they are on the page the callback links to.
+    awaiting_verification = "reset.awaiting_verification"
 
 
 class CallbackState(StrEnum):

@@ -252,10 +252,16 @@ class ResetRequest(BaseModel):
         "the reset ends, signed per the Standard Webhooks specification. Its host must be "
         "allowed by the app's CALLBACK_ALLOWED_HOSTS.",
     )
+    verification: Literal["verified-id"] | None = Field(
+        default=None,
+        description='"verified-id": the user proves who they are (Verified ID and Face Check) on '
+        "the app's page before anything is changed; asynchronous resets only. A pass is then "
+        "shown to the verified person, never to the caller.",
+    )
     temporary_access_pass: TemporaryAccessPassRequest | None = Field(
         default=None,
-        description='Only with "mode": "sync" (or a dry run): the pass is a credential, '
-        "handed to the caller in the response and stored nowhere.",
+        description='Only for whoever waits for it: with "mode": "sync" the caller, with '
+        '"verification": "verified-id" the verified user; handed over once and stored nowhere.',
     )
 
     @field_validator("ticket_id")
@@ -293,9 +299,25 @@ class ResetRequest(BaseModel):
         cls, value: TemporaryAccessPassRequest | None, info: ValidationInfo
     ) -> TemporaryAccessPassRequest | None:
         # An asynchronous reset would have to keep the pass somewhere until the caller polls;
-        # a credential at rest is what this app refuses to hold.
-        if value is not None and info.data.get("mode") == "async" and not info.data.get("dry_run"):
-            raise ValueError('is only issued by a synchronous request: send "mode": "sync"')
+        # a credential at rest is what this app refuses to hold. A verified user waits for it
+        # on the app's page, so it goes to them.
+        if (
+            value is not None
+            and info.data.get("mode") == "async"
+            and not info.data.get("dry_run")
+            and info.data.get("verification") is None
+        ):
+            raise ValueError(
+                'is only issued to whoever waits for it: send "mode": "sync", or "verification": '
+                '"verified-id" to show it to the verified user'
+            )
+        return value
+
+    @field_validator("verification")
+    @classmethod
+    def _verification_is_asynchronous(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and (info.data.get("mode") != "async" or info.data.get("dry_run")):
+            raise ValueError('is only for "mode": "async": the user proves who they are later')
         return value
 
     @field_validator("callback_url")

@@ -164,7 +164,23 @@ def render(state: PageState, facts: PageFacts | None = None) -> str:
     if button is not None:
         parts.append(_button(button))
         parts.append(_p("Pressing the button is all you need to do.", note=True))
-    body = "\n".join(parts)
-    return Template(_file("page.html")).substitute(
-        title=html.escape(title), style=_style(), body=body
+    return page_html(title, "\n".join(parts))
+
+
+def page_html(title: str, body: str, *, refresh_seconds: int | None = None) -> str:
+    """A page of the app's: ``body`` is trusted HTML (escape what goes in it); a refresh makes
+    the browser load the page again by itself, with no script."""
+    head = (
+        f'<meta http-equiv="refresh" content="{int(refresh_seconds)}">' if refresh_seconds else ""
     )
+    return Template(_file("page.html")).substitute(
+        title=html.escape(title), style=_style(), body=body, head=head
+    )
+
+
+def paragraph(text: str, note: bool = False) -> str:
+    return _p(text, note)
+
+
+def button(label: str) -> str:
+    return _button(label)

@@ -33,7 +33,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     import httpx
 
-    from shared.ledger import LedgerRecord
+    from shared.ledger import Ledger, LedgerRecord
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +209,30 @@ def describe(record: LedgerRecord, attempt: Attempt) -> str:
     host = record.callback.host if record.callback else "?"
     answer = f"HTTP {attempt.status}" if attempt.status is not None else attempt.error
     return f"callback to {host}: {answer}"
+
+
+async def arm_callback(ledger: Ledger, record: LedgerRecord, event: CallbackEvent) -> str | None:
+    """Send ``event`` now, before the reset's end (a reset awaiting proof gives its caller the
+    link); the signed callback message to queue, or None when the request named no callback."""
+    if record.callback is None:
+        return None
+    armed = await ledger.callback_again(record.id, str(event))
+    if armed is None:
+        return None
+    from shared.reset.callback_messages import callback_message
+    from shared.settings import get_settings
+
+    return callback_message(get_settings().keyring(), record.id)
+
+
+async def arm_end_callback(ledger: Ledger, record: LedgerRecord) -> LedgerRecord:
+    """A reset that sent an earlier event (awaiting proof) sends its end's too: arm it again
+    for the event its status ends with; the row as it now is."""
+    callback = record.callback
+    if callback is None or not callback.event or not record.status.finished:
+        return record
+    end = _EVENTS.get(str(record.status))
+    if end is None or callback.event == str(end) or callback.event == str(CallbackEvent.disputed):
+        return record
+    armed = await ledger.callback_again(record.id, str(end))
+    return armed or record

@@ -35,6 +35,7 @@ from shared.models import (
     StepResult,
     UserRef,
 )
+from shared.reset import plan as plans
 from shared.reset.plan import Plan, build_plan, check_tap_policy, with_disabled_note
 from shared.reset.reads import ResetReads
 
@@ -142,7 +143,7 @@ class ResetEngine:
             outcome.retryable = exc.transient
             outcome.finished_at = self._clock()
             return outcome
-        plan = build_plan(request, before, guest=user.is_guest)
+        plan = build_plan(plans.planned_request(request), before, guest=user.is_guest)
         outcome.steps = _merge(carried, plan.steps())
         if request.dry_run:
             outcome.status = OutcomeStatus.planned

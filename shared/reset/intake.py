@@ -36,6 +36,7 @@ async def accept_reset(
     sweep_group_id: str | None = None,
     user: DirectoryUser,
     hour_reserved: bool = False,
+    awaiting_verification: bool = False,
 ) -> tuple[LedgerRecord, bool]:
     """Record the request under the blast-radius limits; returns the row and whether it is new.
 
@@ -83,9 +84,10 @@ async def accept_reset(
             # A dispute after the end sends one more callback: keep its URL until then.
             keep_callback_until=(
                 accepted_at + WORK_ITEM_LIFETIME + LINK_LIFETIME
-                if settings.notify_sender and request.callback_url
+                if (settings.notify_sender or awaiting_verification) and request.callback_url
                 else None
             ),
+            awaiting_verification=awaiting_verification,
         )
     except LimitReachedError as exc:
         audit.emit_record(AuditEvent.refused, exc.record, level=logging.ERROR)

@@ -159,6 +159,15 @@ def _deletion_key(method: RegisteredMethod) -> tuple[int, int]:
     return DELETE_ORDER.index(method.type), phone_rank
 
 
+def planned_request(request: ResetRequest) -> ResetRequest:
+    """What the reset itself does: a verified user's pass is issued afterwards, on their own
+    page, to them (``shared.reset.verification``); the policy is still judged before any
+    change, like any pass."""
+    if request.verification is not None and request.temporary_access_pass is not None:
+        return request.model_copy(update={"temporary_access_pass": None})
+    return request
+
+
 def build_plan(
     request: ResetRequest, methods: list[RegisteredMethod], *, guest: bool = False
 ) -> Plan:

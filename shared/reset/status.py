@@ -30,6 +30,13 @@ async def find_reset(reset_id: str) -> LedgerRecord | None:
     return await (await get_ledger()).get(reset_id)
 
 
+def verification_link(reset_id: str) -> str | None:
+    from shared.reset.verification import page_link
+    from shared.settings import get_settings
+
+    return page_link(get_settings(), reset_id)
+
+
 def status_view(
     record: LedgerRecord, notices: Notices | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -64,6 +71,9 @@ def status_view(
         body["disputed"] = DisputeView(
             at=notices.disputed_at, recipient=Recipient(notices.disputed_by or "mailbox")
         ).model_dump(mode="json")
+    if record.status == "awaiting-verification":
+        # The caller passes this link to the user, who proves who they are there.
+        body["verification"] = {"state": "awaiting", "link": verification_link(record.id)}
     if record.caller is not None:
         body["caller"] = CallerView.model_validate(record.caller).model_dump(mode="json")
     if record.callback is not None:

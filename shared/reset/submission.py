@@ -27,6 +27,7 @@ from shared.reset.intake import accept_reset
 from shared.reset.plan import PlanConflictError
 from shared.reset.reads import ResetReads
 from shared.reset.runner import new_owner, run_claimed
+from shared.reset.verification import check_ready, needs_proof
 from shared.settings import Settings
 from shared.signing import work_item
 
@@ -115,6 +116,8 @@ async def submit(
     settings.signing_keys()  # no key, no admission: fail before anything is read or written
     if request.callback_url is not None:
         check_callback_allowed(request.callback_url, settings)
+    if needs_proof(request, settings, caller):
+        check_ready(settings)
     gateway = await get_gateway()
     policy = TargetPolicy.from_settings(settings)
     # A reset run here starts all its reads now; they go on while the ledger is written.
@@ -169,6 +172,7 @@ async def _admit_and_run(
             idempotency_key=idempotency_key,
             claim_for=owner,
             user=user,
+            awaiting_verification=needs_proof(request, settings, caller),
         )
     except IdempotencyConflictError as exc:
         # A different request under a key already used: a client bug, or someone replaying.

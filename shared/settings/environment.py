@@ -61,6 +61,14 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "PUBLIC_BASE_URL": "public_base_url",
     "RESET_HOLD_MINUTES": "reset_hold_minutes",
     "WEBSITE_HOSTNAME": "website_hostname",
+    "REQUIRE_VERIFICATION": "require_verification",
+    "VERIFIED_ID_BASE_URL": "verified_id_base_url",
+    "VERIFIED_ID_AUTHORITY": "verified_id_authority",
+    "VERIFIED_ID_CREDENTIAL_TYPES": "verified_id_credential_types",
+    "VERIFIED_ID_ACCEPTED_ISSUERS": "verified_id_accepted_issuers",
+    "FACE_CHECK_THRESHOLD": "face_check_threshold",
+    "VERIFIED_ID_NAME_MATCH": "verified_id_name_match",
+    "VERIFICATION_ATTEMPTS": "verification_attempts",
 }
 
 

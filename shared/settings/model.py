@@ -28,15 +28,26 @@ from shared.models.callback import (
 )
 from shared.settings.environment import (
     DEFAULT_GRAPH_BASE_URL,
-    SettingsError,
     environment_values,
     settings_error,
 )
+from shared.settings.keys import signing_keys
 from shared.settings.notify import (
     NotifySender,
     PublicBaseUrl,
     ResetHoldMinutes,
     WebsiteHostname,
+)
+from shared.settings.verify import (
+    VERIFIED_ID_BASE_URL,
+    AcceptedIssuers,
+    CredentialTypes,
+    FaceCheckThreshold,
+    NameMatch,
+    RequireVerification,
+    VerificationAttempts,
+    VerifiedIdAuthority,
+    VerifiedIdBaseUrl,
 )
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
@@ -250,12 +261,23 @@ class Settings(BaseModel):
     reset_hold_minutes: ResetHoldMinutes = 0
     website_hostname: WebsiteHostname = None
 
+    require_verification: RequireVerification = False
+    verified_id_base_url: VerifiedIdBaseUrl = VERIFIED_ID_BASE_URL
+    verified_id_authority: VerifiedIdAuthority = None
+    verified_id_credential_types: CredentialTypes = ("VerifiedEmployee",)
+    verified_id_accepted_issuers: AcceptedIssuers = ()
+    face_check_threshold: FaceCheckThreshold = 70
+    verified_id_name_match: NameMatch = "exact"
+    verification_attempts: VerificationAttempts = 3
+
     @field_validator(
         "denied_users",
         "protected_group_ids",
         "allowed_role_template_ids",
         "caller_audiences",
         "callback_allowed_hosts",
+        "verified_id_credential_types",
+        "verified_id_accepted_issuers",
         mode="before",
     )
     @classmethod
@@ -284,7 +306,12 @@ class Settings(BaseModel):
     def _check_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return check_host_patterns(value)
 
-    @field_validator("graph_base_url", "caller_authority")
+    @property
+    def verification_ready(self) -> bool:
+        """Whether a reset can be proven: an authority, and issuers to accept."""
+        return bool(self.verified_id_authority and self.verified_id_accepted_issuers)
+
+    @field_validator("graph_base_url", "caller_authority", "verified_id_base_url")
     @classmethod
     def _check_base_url(cls, value: str, info: ValidationInfo) -> str:
         parts = urlsplit(value)
@@ -314,28 +341,8 @@ class Settings(BaseModel):
         return value or None
 
     def signing_keys(self) -> tuple[SecretStr, ...]:
-        """The key that signs (first) and every key that verifies; fails when none is set, so
-        no reset is ever admitted or run unsigned.
-
-        App Service leaves a Key Vault reference it could not resolve (the vault's role
-        assignment still propagating, a deleted secret) in the setting as its literal text,
-        which is long enough to pass for a key and derivable from resource names: that is no
-        key, and nothing is signed or verified with it.
-        """
-        named = (
-            ("WORK_ITEM_SIGNING_KEY", self.work_item_signing_key),
-            ("WORK_ITEM_SIGNING_KEY_PREVIOUS", self.work_item_signing_key_previous),
-        )
-        for name, key in named:
-            if key is not None and unresolved_key_vault_reference(key.get_secret_value()):
-                raise SettingsError(
-                    f"{name} is a Key Vault reference App Service could not resolve: check "
-                    "the app's access to the vault and that the secret exists"
-                )
-        if self.work_item_signing_key is None:
-            raise SettingsError("WORK_ITEM_SIGNING_KEY is not set")
-        previous = self.work_item_signing_key_previous
-        return (self.work_item_signing_key, *((previous,) if previous else ()))
+        """The key that signs (first) and every key that verifies (``shared.settings.keys``)."""
+        return signing_keys(self.work_item_signing_key, self.work_item_signing_key_previous)
 
     @property
     def links_base_url(self) -> str | None:

@@ -46,10 +46,12 @@ def _reset_id(msg: func.QueueMessage) -> str | None:
 
 
 def _due(record: LedgerRecord | None) -> bool:
+    """A pending callback: of a reset that ended, or armed for an event before the end (a
+    reset awaiting proof gives its caller the user's link)."""
     return (
         record is not None
-        and record.status.finished
         and record.callback is not None
+        and (record.status.finished or bool(record.callback.event))
         and record.callback.state is CallbackState.pending
         and record.callback.url is not None
     )

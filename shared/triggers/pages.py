@@ -91,7 +91,8 @@ async def _facts(record: LedgerRecord, recipient: str) -> PageFacts:
 
 
 def _action(record: LedgerRecord) -> PageState:
-    return PageState.stop if record.status == "accepted" else PageState.report
+    waiting = record.status in ("accepted", "awaiting-verification")
+    return PageState.stop if waiting else PageState.report
 
 
 @bp.route(route=ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import azure.functions as func
 from pydantic import ValidationError
@@ -21,18 +21,29 @@ from shared.graph.client import get_gateway
 from shared.graph.contract import GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.keyring import Keyring
-from shared.ledger import LeaseLostError, LedgerRecord, TamperedRowError, get_ledger
-from shared.models import CallbackState
+from shared.ledger import (
+    LeaseLostError,
+    LedgerRecord,
+    ResetStatus,
+    TamperedRowError,
+    get_ledger,
+)
+from shared.models import CallbackEvent, CallbackState
 from shared.notify.notifier import Notifier
 from shared.reset.callback_messages import callback_message
+from shared.reset.callbacks import arm_callback, arm_end_callback
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
-from shared.settings import SettingsError, get_settings
+from shared.reset.verification import end_failed
+from shared.settings import Settings, SettingsError, get_settings
 from shared.signing import WorkItem, mismatch
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
 from shared.triggers.delayed import send_later
+from shared.verify.links import PROOF_WINDOW
 
 log = logging.getLogger(__name__)
+# How soon a work item waiting for the user's proof looks again.
+PROOF_POLL = timedelta(seconds=20)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
@@ -55,6 +66,9 @@ async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> Non
     forged = forgery(item, admitted, keyring, utc_now())
     if forged:
         _refuse_work_item(msg, admitted, forged)
+        return
+    if admitted.status is ResetStatus.awaiting_verification:
+        await _await_proof(msg, admitted, settings, callbacks)
         return
     if item.hold_until is not None and utc_now() < item.hold_until and not admitted.status.finished:
         # Early (a re-delivery, a re-drive): back on the queue until the hold ends.
@@ -109,7 +123,10 @@ async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> Non
         return
     # RetryLaterError propagates: Graph is unavailable, the queue delivers the message again.
     if item.request.callback_url is not None:
-        queue_callback(await ledger.get(record.id), callbacks)
+        ended = await ledger.get(record.id)
+        if ended is not None:
+            ended = await arm_end_callback(ledger, ended)
+        queue_callback(ended, callbacks)
 
 
 def _work_item(msg: func.QueueMessage) -> WorkItem:
@@ -133,6 +150,24 @@ def _keyring(msg: func.QueueMessage) -> Keyring:
     except SettingsError as exc:
         log.error("queue message %s not processed: %s", msg.id, exc)
         raise
+
+
+async def _await_proof(
+    msg: func.QueueMessage, record: LedgerRecord, settings: Settings, callbacks: func.Out[str]
+) -> None:
+    """The user has not proven who they are yet: tell the caller the page's link (once), and
+    put the work item back until the reset is released, or end it when the window closed."""
+    if utc_now() - record.accepted_at > PROOF_WINDOW:
+        message = await end_failed(record.id, "expired")
+        if message is not None:
+            callbacks.set(message)
+        return
+    ledger = await get_ledger()
+    if record.callback is not None and not record.callback.event:
+        message = await arm_callback(ledger, record, CallbackEvent.awaiting_verification)
+        if message is not None:
+            callbacks.set(message)
+    await send_later(settings, settings.reset_queue_name, [msg.get_body().decode()], PROOF_POLL)
 
 
 def queue_callback(record: LedgerRecord | None, callbacks: func.Out[str]) -> None:
@@ -159,8 +194,11 @@ def forgery(item: WorkItem, record: LedgerRecord, keyring: Keyring, now: datetim
     never-admitted row is not run.
     """
     request = item.request
-    if request.dry_run or request.mode != "async" or request.temporary_access_pass:
-        return "a queued reset is never a dry run, synchronous, or one that issues a pass"
+    if request.dry_run or request.mode != "async":
+        return "a queued reset is never a dry run or synchronous"
+    if request.temporary_access_pass and request.verification is None:
+        # A pass goes only to whoever waits for it: here, the user who proved who they are.
+        return "a queued reset issues a pass only to a verified user"
     if not record.signature:
         return "the reset was never signed"
     if not hmac.compare_digest(item.signature, record.signature):

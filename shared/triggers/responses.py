@@ -22,6 +22,7 @@ from shared.reset.callbacks import CallbackNotAllowedError
 from shared.reset.plan import PlanConflictError, TapNotAllowedError
 from shared.reset.status import status_view
 from shared.reset.submission import DryRunLimitError
+from shared.reset.verification import VerificationNotConfiguredError
 from shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -118,6 +119,14 @@ def refusal_problem(exc: Exception) -> Problem | None:
             "The callback cannot be accepted",
             exc.detail,
             extensions={"errors": [{"pointer": "#/callback_url", "detail": exc.detail}]},
+        )
+    if isinstance(exc, VerificationNotConfiguredError):
+        return Problem(
+            400,
+            exc.kind,
+            "Proof of identity cannot be asked for",
+            exc.detail,
+            extensions={"errors": [{"pointer": "#/verification", "detail": exc.detail}]},
         )
     if isinstance(exc, TapNotAllowedError):
         return Problem(

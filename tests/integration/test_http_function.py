@@ -70,6 +70,9 @@ def test_functions_are_indexed_with_their_routes_and_bindings():
         "cancel_reset",
         "notice_page",
         "notice_action",
+        "verify_page",
+        "verify_pass",
+        "verified_id_callback",
     }
     expected = {
         "submit_reset": ("resets", ["POST"]),

@@ -20,7 +20,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("shared.triggers",),
     ("shared.cleanup", "shared.sweep"),
     ("shared.reset",),
-    ("shared.guards", "shared.audit", "shared.signing", "shared.connector", "shared.notify"),
+    (
+        "shared.guards",
+        "shared.audit",
+        "shared.signing",
+        "shared.connector",
+        "shared.notify",
+        "shared.verify",
+    ),
     ("shared.ledger", "shared.graph"),
     (
         "shared.problems",

@@ -128,6 +128,7 @@ def test_the_views_extend_the_outcome():
         "runs_at",
         "notifications",
         "disputed",
+        "verification",
     }
     assert set(view["status"]["enum"]) == {s.value for s in OutcomeStatus} | {
         s.value for s in ResetStatus
