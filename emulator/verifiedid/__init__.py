@@ -15,11 +15,11 @@ does not say is marked UNCONFIRMED where the emulator decides it.
 from __future__ import annotations
 
 from .credentials import EMPLOYEE_TYPE, IDENTITY_TYPE, Credential
+from .presentation import PresentationRequest
 from .service import (
     CREATE_ALL_ROLE,
     PRESENT_REQUEST_ROLE,
     VERIFIED_ID_APP_ID,
-    PresentationRequest,
     ServiceCall,
     VerifiedIdService,
 )

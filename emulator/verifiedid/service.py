@@ -47,7 +47,9 @@ from ..faults import Fault, FaultList
 from ..identity import ManagedIdentity
 from ..tenant import Tenant
 from ..transport import Handler, parse_json
+from .presentation import PresentationRequest
 from .validation import RequestServiceError, validate
+from .wallet import Wallet
 
 VERIFIED_ID_APP_ID = "3db474b9-6a0c-4840-96ac-1fceb342124f"
 PRESENT_REQUEST_ROLE = "VerifiableCredential.Create.PresentRequest"
@@ -61,40 +63,6 @@ QR_CODE = (
     "DwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 _JSON = "application/json; charset=utf-8"
-
-
-@dataclass
-class PresentationRequest:
-    """One request the service created: the body as sent (a copy), where and how it calls
-    back, and when it expires."""
-
-    request_id: str
-    body: dict[str, Any]
-    url: str
-    expiry: int
-    created_at: float
-    presented: bool = False
-
-    @property
-    def callback_url(self) -> str:
-        return str(self.body["callback"]["url"])
-
-    @property
-    def state(self) -> str | None:
-        state = self.body["callback"].get("state")
-        return None if state is None else str(state)
-
-    @property
-    def callback_headers(self) -> dict[str, str]:
-        return dict(self.body["callback"].get("headers") or {})
-
-    @property
-    def requested_credentials(self) -> list[dict[str, Any]]:
-        return list(self.body["requestedCredentials"])
-
-    @property
-    def expired(self) -> bool:
-        return time.time() >= self.expiry
 
 
 @dataclass
@@ -123,10 +91,7 @@ class VerifiedIdService:
         self.origin = ""  # set by the emulator once it has an address
         self._requests: dict[str, PresentationRequest] = {}
         self._calls: list[ServiceCall] = []
-        # Imported here: the wallet reads requests through this service.
-        from .wallet import Wallet
-
-        self.wallet = Wallet(self)
+        self.wallet = Wallet(tenant, self.request)
 
     @property
     def base_url(self) -> str:

@@ -38,18 +38,18 @@ and revocation can be tested; the Face Check threshold still applies.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from ..model import User
+from ..tenant import Tenant
 from .credentials import Credential, employee_credential, identity_credential
+from .presentation import PresentationRequest
 from .validation import face_check_of
-
-if TYPE_CHECKING:
-    from .service import PresentationRequest, VerifiedIdService
 
 FACE_CHECK_FAILED = "Match confidence score failing to meet the threshold."
 
@@ -69,10 +69,12 @@ class Callback:
 
 
 class Wallet:
-    """Credentials and presentations for the requests of one :class:`VerifiedIdService`."""
+    """Credentials for the users of ``tenant``, and presentations to the requests that
+    ``lookup`` finds by id (the service's)."""
 
-    def __init__(self, service: VerifiedIdService) -> None:
-        self._service = service
+    def __init__(self, tenant: Tenant, lookup: Callable[[str], PresentationRequest]) -> None:
+        self._tenant = tenant
+        self._lookup = lookup
 
     def employee_credential(
         self,
@@ -85,7 +87,7 @@ class Wallet:
         """A VerifiedEmployee credential for a user of the tenant (a ``User``, or its UPN or
         id), issued by the authority ``issuer``."""
         if isinstance(user, str):
-            found = self._service.tenant.user(user)
+            found = self._tenant.user(user)
             if found is None:
                 raise KeyError(f"no such user: {user}")
             user = found
@@ -114,7 +116,7 @@ class Wallet:
     def open(self, request_id: str) -> list[Callback]:
         """The user opens the request and goes no further: ``request_retrieved`` only (nothing
         once the request has expired)."""
-        request = self._service.request(request_id)
+        request = self._lookup(request_id)
         if request.expired:
             return []
         return [self._callback(request, {"requestStatus": "request_retrieved"})]
@@ -130,7 +132,7 @@ class Wallet:
         """The user opens the request and presents ``credential`` with a live selfie that
         Face Check scores ``face_score``; see the module for what comes back. A request is
         answered once: presenting to it again raises ``RuntimeError``."""
-        request = self._service.request(request_id)
+        request = self._lookup(request_id)
         if request.expired:
             return []
         if request.presented:
