@@ -1,10 +1,11 @@
-"""A local stand-in for Microsoft Graph v1.0 and the App Service managed-identity endpoint.
+"""A local stand-in for Microsoft Graph v1.0, the App Service managed-identity endpoint and
+Verified ID's Request Service API (:mod:`emulator.verifiedid`).
 
 It lets the MFA reset code run end to end (token acquisition, the SDK, retries, batching)
 against a directory whose state tests control and inspect, without a real tenant::
 
     with GraphEmulator(demo_tenant()) as emu:
-        os.environ.update(emu.env())      # GRAPH_BASE_URL, IDENTITY_ENDPOINT, IDENTITY_HEADER
+        os.environ.update(emu.env())      # GRAPH_BASE_URL, IDENTITY_*, VERIFIED_ID_BASE_URL
         emu.faults.add(Fault(path="phoneMethods", status=429, retry_after="1"))
         ...                               # run the code under test
         assert [r.status for r in emu.writes()] == [...]

@@ -1,7 +1,8 @@
 """``python -m emulator``: serve the demo tenant until interrupted.
 
-The three ``NAME=value`` lines on stdout are meant to be sourced or pasted into an app's
-settings; nothing else is printed there so a wrapper script can parse them.
+The ``NAME=value`` lines on stdout (one per setting of ``GraphEmulator.env()``) are meant to
+be sourced or pasted into an app's settings; nothing else is printed there so a wrapper
+script can parse them.
 """
 
 from __future__ import annotations

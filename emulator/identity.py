@@ -52,6 +52,15 @@ class ManagedIdentity:
             )
         return token
 
+    def audience_of(self, token: str) -> tuple[str, bool] | None:
+        """``(resource, live)`` of a token issued here, or None for a token never issued: for
+        a service other than Graph that checks the audience in its own words."""
+        with self._lock:
+            issued = self._tokens.get(token)
+            if issued is None:
+                return None
+            return issued.resource, issued.expires_on > time.time()
+
     def issued(self) -> list[str]:
         with self._lock:
             return list(self._tokens)

@@ -1,6 +1,6 @@
 """The emulator as tests and the demo use it: :class:`GraphEmulator` starts a loopback
-server that serves Graph v1.0 under ``/v1.0``, the managed-identity token endpoint and the
-caller tenant's signing keys, and records every Graph request it answers.
+server that serves Graph v1.0, the managed-identity token endpoint, the caller tenant's
+signing keys and Verified ID (``verified_id``), and records every Graph request it answers.
 
 Scripted faults are applied here, before a request reaches its Graph handler (or, for
 ``drop_after``, once it has been handled), both for requests that arrive on their own and
@@ -32,6 +32,7 @@ from .outbox import Outbox
 from .requestlog import RecordedRequest, RequestLog, batch_items, batch_sizes, round_trips
 from .tenant import Tenant
 from .transport import Handler, Server, Server6, check_loopback, parse_json
+from .verifiedid.service import VerifiedIdService
 
 
 class _Drop(Exception):
@@ -87,6 +88,7 @@ class GraphEmulator:
         self._origin: str | None = None
         # Entra ID as the issuer of callers' tokens (its JWKS is served here too).
         self.entra = EntraTokens()
+        self.verified_id = VerifiedIdService(self.tenant, self._identity, self._lock)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -99,6 +101,7 @@ class GraphEmulator:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._origin = f"http://{host}:{port}"
         self.entra.authority = self._origin
+        self.verified_id.origin = self._origin
         self._service = GraphService(self.tenant, self._origin)
         if self._max_page_size is not None:
             self._service.max_page_size = self._max_page_size
@@ -209,6 +212,7 @@ class GraphEmulator:
             "GRAPH_BASE_URL": self.base_url,
             "IDENTITY_ENDPOINT": self.identity_endpoint,
             "IDENTITY_HEADER": self.identity_header,
+            "VERIFIED_ID_BASE_URL": self.verified_id.base_url,
         }
 
     # -- logs and tokens -------------------------------------------------------------------
@@ -275,6 +279,8 @@ class GraphEmulator:
             handler.write(status, {}, body)
         elif path == self.entra.jwks_path and handler.command == "GET":
             handler.write(200, {}, self.entra.jwks())
+        elif path.startswith(self.verified_id.prefix):
+            self.verified_id.serve(handler)
         else:
             self._graph_endpoint(handler)
 

@@ -34,6 +34,10 @@ class Tenant(UserDirectory):
         self._assignments: list[RoleAssignment] = []
         self._group_eligible: list[GroupEligibility] = []
         self._units: dict[str, AdministrativeUnit] = {}
+        # App roles the app's identity holds on the "Verifiable Credentials Service Request"
+        # service principal (infra/app/verified-id-permissions.bicep grants the first);
+        # remove it to test a missing grant.
+        self.verified_id_roles: set[str] = {"VerifiableCredential.Create.PresentRequest"}
 
     def _id_in_use(self, object_id: str) -> bool:
         return object_id in self._users or object_id in self._groups

@@ -138,12 +138,14 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def write(self, status: int, headers: dict[str, str], body: Any) -> None:
+    def write(
+        self, status: int, headers: dict[str, str], body: Any, content_type: str | None = None
+    ) -> None:
+        """Send a JSON answer; its content type is Graph's unless ``content_type`` says."""
         payload = b""
-        content_type = None
         if body is not None:
             payload = json.dumps(body).encode()
-            content_type = ERROR_JSON if status >= 400 else GRAPH_JSON
+            content_type = content_type or (ERROR_JSON if status >= 400 else GRAPH_JSON)
         try:
             self.send_response(status)
             if content_type:

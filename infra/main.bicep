@@ -17,6 +17,9 @@ param location string
 @description('Grant the Microsoft Graph application permissions to the managed identity. Needs a deployer who may grant them (Privileged Role Administrator or Global Administrator); set false to deploy the rest and grant later.')
 param grantGraphPermissions bool = true
 
+@description('DID of the Verified ID authority of the tenant (azd: VERIFIED_ID_AUTHORITY), e.g. did:web:verifiedid.contoso.com; empty: no proof with Verified ID, and no Verified ID app role for the identity.')
+param verifiedIdAuthority string = ''
+
 @description('Object id of the "MFA reset pending" group the scheduled run sweeps; empty: no sweep (and no GroupMember.ReadWrite.All).')
 param resetGroupId string = ''
 
@@ -246,6 +249,19 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
   params: {
     principalId: identity.outputs.principalId
     includeGroupSweep: !empty(resetGroupId)
+  }
+  // Late in the deployment: a brand-new identity takes a while to replicate in Entra ID.
+  dependsOn: [ functionApp ]
+}
+
+// Only when Verified ID is configured, and with the same deployer privilege as the Graph grants
+// (a deployment with GRANT_GRAPH_PERMISSIONS=false grants neither; docs/deploy.md says how to
+// grant it later).
+module verifiedIdPermissions 'app/verified-id-permissions.bicep' = if (grantGraphPermissions && !empty(trim(verifiedIdAuthority))) {
+  name: 'verified-id-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
   }
   // Late in the deployment: a brand-new identity takes a while to replicate in Entra ID.
   dependsOn: [ functionApp ]

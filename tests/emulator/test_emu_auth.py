@@ -78,6 +78,7 @@ def test_env_matches_addresses(emu: GraphEmulator) -> None:
         "GRAPH_BASE_URL": emu.base_url,
         "IDENTITY_ENDPOINT": emu.identity_endpoint,
         "IDENTITY_HEADER": emu.identity_header,
+        "VERIFIED_ID_BASE_URL": emu.origin + "/verifiedid/v1.0",
     }
     assert emu.base_url.startswith("http://127.0.0.1:")
     assert emu.base_url.endswith("/v1.0")

@@ -162,9 +162,15 @@ def test_cli_prints_env_and_serves_until_sigterm() -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        lines = [proc.stdout.readline().strip() for _ in range(4)]
         settings = dict(line.split("=", 1) for line in lines)
-        assert set(settings) == {"GRAPH_BASE_URL", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"}
+        assert set(settings) == {
+            "GRAPH_BASE_URL",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+            "VERIFIED_ID_BASE_URL",
+        }
+        assert settings["VERIFIED_ID_BASE_URL"].endswith("/verifiedid/v1.0")
         assert settings["GRAPH_BASE_URL"].startswith("http://127.0.0.1:")
         token_request = urllib.request.Request(
             f"{settings['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource=https://graph.microsoft.com",
