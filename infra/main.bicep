@@ -20,6 +20,20 @@ param grantGraphPermissions bool = true
 @description('DID of the Verified ID authority of the tenant (azd: VERIFIED_ID_AUTHORITY), e.g. did:web:verifiedid.contoso.com; empty: no proof with Verified ID, and no Verified ID app role for the identity.')
 param verifiedIdAuthority string = ''
 
+@description('Issuer DIDs whose credentials prove a user (azd: VERIFIED_ID_ACCEPTED_ISSUERS), comma-separated: your own authority for VerifiedEmployee, an identity-verification partner for VerifiedIdentity.')
+param verifiedIdAcceptedIssuers string = ''
+
+@description('Credential types a user may present (azd: VERIFIED_ID_CREDENTIAL_TYPES).')
+param verifiedIdCredentialTypes string = 'VerifiedEmployee'
+
+@description('Require proof with Verified ID for every reset a caller submits (azd: REQUIRE_VERIFICATION).')
+param requireVerification bool = false
+
+@description('Face Check match confidence a presentation must reach, 50-100 (azd: FACE_CHECK_THRESHOLD).')
+@minValue(50)
+@maxValue(100)
+param faceCheckThreshold int = 70
+
 @description('Object id of the "MFA reset pending" group the scheduled run sweeps; empty: no sweep (and no GroupMember.ReadWrite.All).')
 param resetGroupId string = ''
 
@@ -226,6 +240,11 @@ module functionApp 'app/function.bicep' = {
     callbackSecretReference: keyVault.outputs.callbackSecretReference
     callbackAllowedHosts: callbackAllowedHosts
     notifySender: notifySender
+    verifiedIdAuthority: verifiedIdAuthority
+    verifiedIdAcceptedIssuers: verifiedIdAcceptedIssuers
+    verifiedIdCredentialTypes: verifiedIdCredentialTypes
+    requireVerification: requireVerification
+    faceCheckThreshold: faceCheckThreshold
     resetHoldMinutes: resetHoldMinutes
   }
   // The host starts with identity-based storage, and resolves the Key Vault reference, with

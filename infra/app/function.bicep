@@ -34,6 +34,11 @@ param callbackSecretReference string
 @description('Comma-separated hosts completion callbacks may go to (*.domain allowed); empty: no callbacks.')
 param callbackAllowedHosts string
 param notifySender string
+param verifiedIdAuthority string
+param verifiedIdAcceptedIssuers string
+param verifiedIdCredentialTypes string
+param requireVerification bool
+param faceCheckThreshold int
 param resetHoldMinutes int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -256,6 +261,28 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RESET_HOLD_MINUTES'
           value: string(resetHoldMinutes)
+        }
+        // Proof before reset (Verified ID, Face Check); the identity's app role on the
+        // Verifiable Credentials Service Request service principal is verified-id-permissions.
+        {
+          name: 'VERIFIED_ID_AUTHORITY'
+          value: verifiedIdAuthority
+        }
+        {
+          name: 'VERIFIED_ID_ACCEPTED_ISSUERS'
+          value: verifiedIdAcceptedIssuers
+        }
+        {
+          name: 'VERIFIED_ID_CREDENTIAL_TYPES'
+          value: verifiedIdCredentialTypes
+        }
+        {
+          name: 'REQUIRE_VERIFICATION'
+          value: string(requireVerification)
+        }
+        {
+          name: 'FACE_CHECK_THRESHOLD'
+          value: string(faceCheckThreshold)
         }
       ]
     }

@@ -371,6 +371,15 @@ repository's `docs/monitoring.md`.
               visualization: 'table'
             })
           }
+          {
+            type: 3
+            name: 'proof-per-day'
+            content: union(logs, {
+              title: 'Proof before reset: presentations proven, and failed by rule, per day'
+              query: loadTextContent('../queries/proof.kql')
+              visualization: 'table'
+            })
+          }
         ]
       }
     }

@@ -398,8 +398,11 @@ def test_the_callback_host_is_read_from_every_callback_detail():
         for text in query_files().values()
         for pattern in re.findall(r'extract\(@"([^"]*)", 1,', text)
     }
-    assert patterns == {r"callback to ([^ :]+)"}
-    (pattern,) = patterns
+    assert patterns == {r"callback to ([^ :]+)", r"verification-failed: ([a-z-]+)"}
+    # The rule of a failed presentation, as shared.reset.verification writes it.
+    rule = re.search(r"verification-failed: ([a-z-]+)", "verification-failed: face-check (at")
+    assert rule and rule.group(1) == "face-check"
+    pattern = r"callback to ([^ :]+)"
     host = "yourco.service-now.com"
     details = rendered_fstrings("callback to ", host)
     assert len(details) >= 3  # delivered, failed after retries, not sent

@@ -41,6 +41,9 @@ OPTIONAL_SETTINGS = {
     "CALLBACK_ALLOW_LOOPBACK_HTTP",  # local runs only: the templates never set it
     "WEBSITE_HOSTNAME",  # set by the platform: the app's default host name
     "PUBLIC_BASE_URL",  # only behind a custom domain or a front door; else WEBSITE_HOSTNAME
+    "VERIFIED_ID_BASE_URL",  # the public Request Service; the emulator overrides it
+    "VERIFIED_ID_NAME_MATCH",  # exact by default; relaxed is a deliberate choice
+    "VERIFICATION_ATTEMPTS",
 }
 # Read by the platform rather than by the app's code.
 PLATFORM_SETTINGS = {
