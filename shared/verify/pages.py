@@ -30,7 +30,7 @@ def _qr_svg(url: str) -> str:
 
     buffer = io.BytesIO()
     segno.make(url, error="m").save(
-        buffer, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, title="QR code"
+        buffer, kind="svg", border=4, xmldecl=False, svgns=True, omitsize=True, title="QR code"
     )
     return buffer.getvalue().decode()
 
