@@ -163,6 +163,8 @@ class TapPolicy:
     maximum_lifetime: int
     usable_once: bool  # every pass must be one-time use
     include_group_ids: frozenset[str] | None  # None: all users
+    # Members of these groups get no pass, even when an included group has them too.
+    exclude_group_ids: frozenset[str] = frozenset()
 
 
 class Gateway(Protocol):

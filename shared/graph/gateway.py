@@ -173,12 +173,18 @@ class GraphGateway:
             for t in policy.get("includeTargets") or []
             if t.get("targetType", "group") == "group"
         }
+        excluded = frozenset(
+            str(t.get("id") or "").lower()
+            for t in policy.get("excludeTargets") or []
+            if t.get("targetType", "group") == "group" and t.get("id")
+        )
         return TapPolicy(
             enabled=str(policy.get("state") or "").lower() == "enabled",
             minimum_lifetime=int(policy.get("minimumLifetimeInMinutes") or 10),
             maximum_lifetime=int(policy.get("maximumLifetimeInMinutes") or 43200),
             usable_once=bool(policy.get("isUsableOnce")),
             include_group_ids=None if "all_users" in targets else frozenset(targets),
+            exclude_group_ids=excluded,
         )
 
     async def list_methods(self, user_id: str) -> list[RegisteredMethod]:
