@@ -64,14 +64,23 @@ class ProtectionReadError(GraphError):
 
     read: str = ""
     permission: str = ""
+    # The object read (a role-assignable or protected group's id): for the ledger and the
+    # audit trail only. ``read`` names the kind of read, which is all a caller is told.
+    subject: str = ""
 
     def __post_init__(self) -> None:
         Exception.__init__(
             self,
-            f"could not read {self.read} for the protection check, which needs "
-            f"{self.permission} (Graph {self.status or 'no response'} {self.code}: "
-            f"{self.message})",
+            f"could not read {self.read}{subject_text(self.subject)} for the protection "
+            f"check, which needs {self.permission} (Graph {self.status or 'no response'} "
+            f"{self.code}: {self.message})",
         )
+
+
+def subject_text(subject: str) -> str:
+    """How a failed protection read names its object in the ledger's text; a status read
+    removes it again (``shared.guards.targets.public_refusal``)."""
+    return f" [object {subject}]" if subject else ""
 
 
 class UserNotFoundError(Exception):

@@ -74,6 +74,7 @@ PATH_KINDS: dict[str, str] = {
     "protected-group": "the account is tied to a protected group",
 }
 _DESCRIBED = re.compile(r"^protected target \((?P<reason>[a-z-]+)\): ")
+_READ_SUBJECT = re.compile(r" \[object [^\]]*\]")
 
 
 class TargetProtectedError(Exception):
@@ -95,10 +96,11 @@ class TargetProtectedError(Exception):
 
 def public_refusal(text: str) -> str:
     """A ledger line as a status read may show it: a protected-target refusal loses its
-    detail (role and group names), anything else is returned as it is."""
+    detail (role and group names), a failed protection read the id of the object it read;
+    anything else is returned as it is."""
     match = _DESCRIBED.match(text)
     if match is None or match["reason"] not in PATH_KINDS:
-        return text
+        return _READ_SUBJECT.sub("", text)
     return f"protected account ({match['reason']}): {PATH_KINDS[match['reason']]}"
 
 
@@ -145,8 +147,10 @@ _tenant_tenant_readscache: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
-async def _read(what: str, permission: str, call: Awaitable[T]) -> T:
-    """Name the read in its failure: 'Graph said 403' alone does not say what to grant."""
+async def _read(what: str, permission: str, call: Awaitable[T], subject: str = "") -> T:
+    """Name the read in its failure: 'Graph said 403' alone does not say what to grant.
+    ``what`` is the kind of read (a caller may see it); ``subject`` the object's id, which
+    only the ledger and the audit trail keep."""
     try:
         return await call
     except ProtectionReadError:
@@ -160,6 +164,7 @@ async def _read(what: str, permission: str, call: Awaitable[T]) -> T:
             exc.retry_after,
             read=what,
             permission=permission,
+            subject=subject,
         ) from None
 
 
@@ -192,7 +197,10 @@ async def _tenant_reads(gateway: Gateway, policy: TargetPolicy, *, reuse: bool) 
         owners = {
             g: tenant_reads.create_task(
                 _read(
-                    f"the owners of protected group {g}", GROUP_MEMBER, gateway.group_owner_ids(g)
+                    "the owners of a protected group",
+                    GROUP_MEMBER,
+                    gateway.group_owner_ids(g),
+                    subject=g,
                 )
             )
             for g in protected
@@ -346,16 +354,18 @@ class Paths:
                 g: (
                     reads.create_task(
                         _read(
-                            f"the role assignments of role-assignable group {g}",
+                            "the role assignments of a role-assignable group",
                             ROLE_MANAGEMENT,
                             gateway.role_assignments(g),
+                            subject=g,
                         )
                     ),
                     reads.create_task(
                         _read(
-                            f"the PIM role eligibilities of role-assignable group {g}",
+                            "the PIM role eligibilities of a role-assignable group",
                             ROLE_MANAGEMENT,
                             gateway.role_eligibilities(g),
+                            subject=g,
                         )
                     ),
                 )

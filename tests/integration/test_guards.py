@@ -255,7 +255,7 @@ async def test_sweep_resets_share_the_tenant_wide_reads(
 
 USER_FILTER, GROUP_FILTER = "principalId eq '{user}'", "principalId eq '{group}'"
 ASSIGNMENTS, ELIGIBILITIES = r"/roleAssignments$", r"/roleEligibilityScheduleInstances$"
-GROUP_READ = "of role-assignable group"
+GROUP_READ = "of a role-assignable group"
 
 
 @pytest.mark.parametrize(
@@ -266,7 +266,7 @@ GROUP_READ = "of role-assignable group"
         (r"/transitiveMemberOf/", None, "group memberships", GROUP_MEMBER),
         (r"/privilegedAccess/group/", None, "PIM for Groups", PIM_FOR_GROUPS),
         (r"^/v1\.0/groups$", None, "role-assignable groups and their owners", GROUP_MEMBER),
-        (r"/owners$", None, "owners of protected group", GROUP_MEMBER),
+        (r"/owners$", None, "owners of a protected group", GROUP_MEMBER),
         (ASSIGNMENTS, GROUP_FILTER, f"role assignments {GROUP_READ}", ROLE_MANAGEMENT),
         (ELIGIBILITIES, GROUP_FILTER, f"PIM role eligibilities {GROUP_READ}", ROLE_MANAGEMENT),
     ],
