@@ -20,44 +20,45 @@ allowed by id); nothing in a request can. Every read the decision needs must suc
 read stops the reset before any write (``ProtectionReadError`` names the read and the
 permission it needs).
 
-Cost: the user-side reads and the tenant-wide ones go out together, one round trip after the
-user is resolved; a second round (two reads per group) only for users tied to role-assignable
-groups. The tenant-wide reads (role-assignable groups with their owners, owners of protected
-groups) are reused for a few minutes by the resets of a scheduled sweep, never by a webhook's.
+Groups nested in a protected group count too: their owners and those PIM-eligible for them
+can make themselves transitive members, so they are refused like the protected group's own.
+
+Cost: the tenant-wide reads (``shared.guards.tenant``) start with the reset's first read; the
+user-side reads go out once the user is known, beside the tenant-wide follow-ups; a further
+round (two reads per group) only for users tied to role-assignable groups. The tenant-wide
+reads are reused for a few minutes by the resets of a scheduled sweep, never by a webhook's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import time
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from shared.graph.contract import (
     DirectoryUser,
     Gateway,
-    GraphError,
     GroupEligibility,
     GroupRef,
-    ProtectionReadError,
     RoleGrant,
 )
+from shared.guards.reading import (
+    GROUP_MEMBER,
+    PIM_FOR_GROUPS,
+    ROLE_MANAGEMENT,
+    named_read,
+    together,
+)
+from shared.guards.tenant import TENANT_READS_SECONDS, TenantReads, tenant_reads
 from shared.settings import Settings
 
-T = TypeVar("T")
-
-# The Graph application permission each read needs (least privileged that Microsoft documents).
-ROLE_MANAGEMENT = "RoleManagement.Read.Directory"
-GROUP_MEMBER = "GroupMember.Read.All"
-PIM_FOR_GROUPS = "PrivilegedEligibilitySchedule.Read.AzureADGroup"
-
-# How long a sweep's resets reuse the tenant-wide reads.
-TENANT_READS_SECONDS = 300.0
-
+__all__ = [
+    "GROUP_MEMBER",
+    "PIM_FOR_GROUPS",
+    "ROLE_MANAGEMENT",
+    "TENANT_READS_SECONDS",
+    "TenantReads",
+]
 
 # What a caller is told of each path: the kind, never which roles or groups. The detail (role
 # names, scopes, groups) would map out the tenant's administrators to anyone allowed to ask;
@@ -134,85 +135,6 @@ class TargetPolicy:
 DEFAULT_POLICY = TargetPolicy(frozenset(), frozenset(), frozenset())
 
 
-@dataclass(frozen=True)
-class TenantReads:
-    """The tenant-wide part of a decision, the same for every user."""
-
-    role_assignable: dict[str, GroupRef]
-    protected_group_owners: dict[str, frozenset[str]]
-
-
-_tenant_tenant_readscache: weakref.WeakKeyDictionary[
-    object, tuple[float, frozenset[str], TenantReads]
-] = weakref.WeakKeyDictionary()
-
-
-async def _read(what: str, permission: str, call: Awaitable[T], subject: str = "") -> T:
-    """Name the read in its failure: 'Graph said 403' alone does not say what to grant.
-    ``what`` is the kind of read (a caller may see it); ``subject`` the object's id, which
-    only the ledger and the audit trail keep."""
-    try:
-        return await call
-    except ProtectionReadError:
-        raise
-    except GraphError as exc:
-        raise ProtectionReadError(
-            exc.status,
-            exc.code,
-            exc.message,
-            exc.request_id,
-            exc.retry_after,
-            read=what,
-            permission=permission,
-            subject=subject,
-        ) from None
-
-
-@contextlib.asynccontextmanager
-async def _together() -> AsyncIterator[asyncio.TaskGroup]:
-    """Reads that go out at once. One failing cancels the rest (no point in waiting for
-    them: the decision has failed) and is raised as itself, not as an exception group."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            yield group
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-
-
-async def _tenant_reads(gateway: Gateway, policy: TargetPolicy, *, reuse: bool) -> TenantReads:
-    protected = policy.protected_group_ids
-    cached = _tenant_tenant_readscache.get(gateway)
-    if reuse and cached is not None:
-        read_at, for_groups, reads = cached
-        if for_groups == protected and time.monotonic() - read_at < TENANT_READS_SECONDS:
-            return reads
-    async with _together() as tenant_reads:
-        groups = tenant_reads.create_task(
-            _read(
-                "the role-assignable groups and their owners",
-                GROUP_MEMBER,
-                gateway.role_assignable_groups(),
-            )
-        )
-        owners = {
-            g: tenant_reads.create_task(
-                _read(
-                    "the owners of a protected group",
-                    GROUP_MEMBER,
-                    gateway.group_owner_ids(g),
-                    subject=g,
-                )
-            )
-            for g in protected
-        }
-    reads = TenantReads(
-        role_assignable={g.id: g for g in groups.result()},
-        protected_group_owners={g: task.result() for g, task in owners.items()},
-    )
-    _tenant_tenant_readscache[gateway] = (time.monotonic(), protected, reads)
-    return reads
-
-
 def _names(grants: list[RoleGrant]) -> str:
     return ", ".join(sorted({f"{g.name}{g.scope_text}" for g in grants}))
 
@@ -247,41 +169,55 @@ def check_account(user: DirectoryUser, policy: TargetPolicy) -> None:
         )
 
 
+async def _awaited(tenant: Awaitable[TenantReads]) -> TenantReads:
+    return await tenant
+
+
 async def read_paths(
-    gateway: Gateway, user_id: str, policy: TargetPolicy, *, reuse_tenant_reads: bool = False
+    gateway: Gateway,
+    user_id: str,
+    policy: TargetPolicy,
+    *,
+    reuse_tenant_reads: bool = False,
+    tenant: Awaitable[TenantReads] | None = None,
 ) -> Paths:
     """Every read the decision needs that an object id is enough for, all at once (they
-    leave as one batch, with whatever else the reset reads at the same moment)."""
+    leave as one batch, with whatever else the reset reads at the same moment). ``tenant``:
+    the tenant-wide reads, already started (a reset starts them before it knows the user)."""
     uid = user_id.lower()
-    async with _together() as reads:
+    if tenant is None:
+        tenant = tenant_reads(gateway, policy.protected_group_ids, reuse=reuse_tenant_reads)
+    async with together() as reads:
         assigned = reads.create_task(
-            _read("the account's role assignments", ROLE_MANAGEMENT, gateway.role_assignments(uid))
+            named_read(
+                "the account's role assignments", ROLE_MANAGEMENT, gateway.role_assignments(uid)
+            )
         )
         eligible = reads.create_task(
-            _read(
+            named_read(
                 "the account's PIM role eligibilities",
                 ROLE_MANAGEMENT,
                 gateway.role_eligibilities(uid),
             )
         )
         groups = reads.create_task(
-            _read("the account's group memberships", GROUP_MEMBER, gateway.member_groups(uid))
+            named_read("the account's group memberships", GROUP_MEMBER, gateway.member_groups(uid))
         )
         group_eligible = reads.create_task(
-            _read(
+            named_read(
                 "the account's PIM for Groups eligibilities",
                 PIM_FOR_GROUPS,
                 gateway.group_eligibilities(uid),
             )
         )
-        tenant = reads.create_task(_tenant_reads(gateway, policy, reuse=reuse_tenant_reads))
+        tenant_task = reads.create_task(_awaited(tenant))
     return Paths(
         uid,
         assigned.result(),
         eligible.result(),
         groups.result(),
         group_eligible.result(),
-        tenant.result(),
+        tenant_task.result(),
     )
 
 
@@ -328,6 +264,19 @@ class Paths:
                 "the account may activate membership or ownership of a protected group "
                 "(PIM for Groups)",
             )
+        # A nested group's owner can add themselves, and so join the protected group; PIM
+        # for Groups may make the account a member or owner of a nested group.
+        nested = self.tenant.nested_group_owners
+        if any(self.uid in owners for owners in nested.values()):
+            raise TargetProtectedError(
+                "protected-group", "the account owns a group nested in a protected group"
+            )
+        if {e.group_id for e in self.group_eligible} & nested.keys():
+            raise TargetProtectedError(
+                "protected-group",
+                "the account may activate membership or ownership of a group nested in a "
+                "protected group (PIM for Groups)",
+            )
 
     def ties(self) -> dict[str, list[str]]:
         """Role-assignable groups the account is tied to, and how."""
@@ -349,11 +298,11 @@ class Paths:
         ties = self.ties()
         if not ties:
             return
-        async with _together() as reads:
+        async with together() as reads:
             found = {
                 g: (
                     reads.create_task(
-                        _read(
+                        named_read(
                             "the role assignments of a role-assignable group",
                             ROLE_MANAGEMENT,
                             gateway.role_assignments(g),
@@ -361,7 +310,7 @@ class Paths:
                         )
                     ),
                     reads.create_task(
-                        _read(
+                        named_read(
                             "the PIM role eligibilities of a role-assignable group",
                             ROLE_MANAGEMENT,
                             gateway.role_eligibilities(g),

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from emulator import Fault, GraphEmulator, Tenant
 from shared.ledger import get_ledger
+from shared.settings import get_settings
 from tests.support.fixtures import StorageNames
 from tests.support.http import body_of, status, submit
 
@@ -59,3 +62,69 @@ async def test_a_failed_group_read_names_the_kind_of_read_never_the_group(
     shown = await status(row["RowKey"])
     assert "role-assignable group" in body_of(shown)["detail"]
     assert tier0.id not in shown.get_body().decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "tie"),
+    [
+        ("nested_owner", "owner"),
+        ("deep_owner", "owner of a group two levels down"),
+        ("nested_pim_member", "eligible-member"),
+        ("nested_pim_owner", "eligible-owner"),
+    ],
+)
+async def test_who_can_join_a_group_nested_in_a_protected_group_is_protected(
+    tenant: Tenant,
+    graph_emulator: GraphEmulator,
+    app_env: StorageNames,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    tie: str,
+):
+    """An owner of a group nested in a protected group can add themselves to it, and so become
+    a transitive member; PIM for Groups lets an eligible member or owner do the same."""
+    executives, board = tenant.add_group("Executives"), tenant.add_group("Board")
+    committee = tenant.add_group("Audit committee")
+    tenant.add_member(executives.id, board.id)
+    tenant.add_member(board.id, committee.id)
+    user_id = seeded_user(tenant, name)
+    if name == "nested_owner":
+        tenant.add_owner(board.id, user_id)
+    elif name == "deep_owner":
+        tenant.add_owner(committee.id, user_id)
+    else:
+        tenant.add_group_eligibility(user_id, board.id, access=tie.removeprefix("eligible-"))
+    monkeypatch.setenv("PROTECTED_GROUP_IDS", executives.id)
+    get_settings.cache_clear()
+
+    body = {"user": f"{name}@{DOMAIN}", "ticket_id": "INC9", "requested_by": "desk"}
+    response, _ = await submit({**body, "mode": "sync"})
+
+    assert response.status_code == 403, response.get_body()
+    answer = json.loads(response.get_body())
+    assert answer["reason"] == "protected-group"
+    assert "Board" not in response.get_body().decode()
+    assert graph_emulator.writes() == []
+    # The nested groups were read once for the decision, beside the other tenant-wide reads.
+    nested = [r for r in graph_emulator.requests if r.path.endswith("/transitiveMembers")]
+    assert [r.path for r in nested] == [f"/v1.0/groups/{executives.id}/transitiveMembers"]
+
+
+async def test_a_nested_group_that_ties_nobody_leaves_ordinary_users_alone(
+    tenant: Tenant,
+    graph_emulator: GraphEmulator,
+    app_env: StorageNames,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    executives, board, staff = (tenant.add_group(n) for n in ("Executives", "Board", "Staff"))
+    tenant.add_member(executives.id, board.id)
+    user_id = seeded_user(tenant, "staff")
+    tenant.add_owner(staff.id, user_id)  # owns a group outside the protected one
+    monkeypatch.setenv("PROTECTED_GROUP_IDS", executives.id)
+    get_settings.cache_clear()
+
+    body = {"user": f"staff@{DOMAIN}", "ticket_id": "INC9b", "requested_by": "desk"}
+    response, _ = await submit({**body, "mode": "sync"})
+
+    assert response.status_code == 200, response.get_body()
+    assert body_of(response)["status"] == "succeeded"
