@@ -1,10 +1,10 @@
 """In-memory directory that the emulator serves: users, their authentication methods,
-groups, directory roles and PIM eligibilities.
+groups, directory roles, PIM eligibilities, and (``apps``) applications.
 
-The seeding API is plain Python so tests can build exactly the tenant a scenario needs,
-and read the state back (methods, default, revocations, last TAP) after the code under
-test has talked to the emulator over HTTP. Every public method takes the tenant's single
-lock, which the HTTP handlers share, so tests may poke the tenant while requests run.
+The seeding API is plain Python so tests can build exactly the tenant a scenario needs, and
+read the state back (methods, default, revocations, last TAP) after the code under test has
+talked to the emulator over HTTP. Every public method takes the tenant's single lock, which
+the HTTP handlers share, so tests may poke the tenant while requests run.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ._common import GUID_RE, PASSWORD_METHOD_ID, camel, new_guid, stable_guid, utcnow
+from .apps import Applications
 from .methods import TapPolicy, password_method_json, seed_values, seeded_method
 from .model import (
     BUILTIN_ROLE_TEMPLATES,
@@ -36,9 +37,8 @@ class Tenant:
         self.tap_policy = TapPolicy()
         self.revoke_returns_204 = False
         # Which other methods stop the default from being deleted. None = any non-password
-        # method (the documented reading). Real Graph may only count the legacy MFA methods
-        # (phone, Authenticator, OATH); set e.g. {"phone", "microsoftAuthenticator",
-        # "softwareOath"} to test a client against that reading too.
+        # method (the documented reading). Real Graph may only count the legacy MFA methods;
+        # set e.g. {"phone", "microsoftAuthenticator", "softwareOath"} to test that reading.
         self.default_blocking_kinds: frozenset[str] | None = None
         self._users: dict[str, User] = {}
         self._groups: dict[str, Group] = {}
@@ -47,6 +47,7 @@ class Tenant:
         self._assignments: list[RoleAssignment] = []
         self._group_eligible: list[GroupEligibility] = []
         self._units: dict[str, AdministrativeUnit] = {}
+        self.apps = Applications(self, self.lock)
 
     # -- users -----------------------------------------------------------------------------
 
@@ -120,11 +121,8 @@ class Tenant:
         created: str | datetime | None = None,
         **props: Any,
     ) -> str:
-        """Register a method for a user and return its id.
-
-        Seeding is deliberately laxer than the API (no mobile-before-alternateMobile check)
-        so a test can construct states the API would refuse to create.
-        """
+        """Register a method for a user and return its id. Laxer than the API (no
+        mobile-before-alternateMobile check), so a test can build states the API refuses."""
         info, values = seed_values(kind, props)
         with self.lock:
             user = self._require_user(user_id)
