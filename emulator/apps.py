@@ -10,13 +10,10 @@ seed it here. Reached as ``Tenant.apps``; every method takes the tenant's lock.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from ._common import new_guid, stable_guid
-from .model import Application, AppRole, AppRoleAssignment, RoleAssignment, ServicePrincipal
-
-if TYPE_CHECKING:
-    from .tenant import Tenant
+from .model import Application, AppRole, AppRoleAssignment, RoleAssignment, ServicePrincipal, User
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # A few of Microsoft Graph's application permissions, with the ids they have in every tenant.
@@ -36,14 +33,23 @@ GRAPH_APP_ROLES = {
 class Applications:
     """The tenant's applications, service principals and app role assignments."""
 
-    def __init__(self, tenant: Tenant, lock: threading.RLock) -> None:
-        self._tenant = tenant
+    def __init__(
+        self,
+        domain: str,
+        lock: threading.RLock,
+        require_user: Callable[[str], User],
+        role_assignments: list[RoleAssignment],
+    ) -> None:
+        """``require_user`` and ``role_assignments`` are the tenant's: owners must be its
+        users, and a service principal's directory roles sit among its role assignments."""
         self.lock = lock
+        self._require_user = require_user
+        self._role_assignments = role_assignments
         self.service_principals: dict[str, ServicePrincipal] = {}
         self.applications: dict[str, Application] = {}  # by object id
         self.assignments: list[AppRoleAssignment] = []
         graph = ServicePrincipal(
-            stable_guid(tenant.domain, "sp", GRAPH_APP_ID),
+            stable_guid(domain, "sp", GRAPH_APP_ID),
             GRAPH_APP_ID,
             "Microsoft Graph",
             app_roles=[AppRole(i, v) for v, i in GRAPH_APP_ROLES.items()],
@@ -82,7 +88,7 @@ class Applications:
         with self.lock:
             sp = self.service_principals[sp_id.lower()]
             if user_id.lower() not in sp.owners:
-                sp.owners.append(self._tenant._require_user(user_id).id)
+                sp.owners.append(self._require_user(user_id).id)
 
     def add_app_owner(self, sp_id: str, user_id: str) -> None:
         """Make a user an owner of the service principal's app registration."""
@@ -91,7 +97,7 @@ class Applications:
             if app is None:
                 raise KeyError(f"service principal {sp_id} has no application in this tenant")
             if user_id.lower() not in app.owners:
-                app.owners.append(self._tenant._require_user(user_id).id)
+                app.owners.append(self._require_user(user_id).id)
 
     def grant(self, sp_id: str, permission: str) -> AppRoleAssignment:
         """Grant a Microsoft Graph application permission (by its value) to the principal."""
@@ -114,7 +120,7 @@ class Applications:
         with self.lock:
             sp = self.service_principals[sp_id.lower()]
             definition = role_template_id.lower()
-            self._tenant._assignments.append(
+            self._role_assignments.append(
                 RoleAssignment(
                     stable_guid("assignment", definition, sp.id), sp.id, display_name, definition
                 )

@@ -47,7 +47,7 @@ class Tenant:
         self._assignments: list[RoleAssignment] = []
         self._group_eligible: list[GroupEligibility] = []
         self._units: dict[str, AdministrativeUnit] = {}
-        self.apps = Applications(self, self.lock)
+        self.apps = Applications(domain, self.lock, self._require_user, self._assignments)
 
     # -- users -----------------------------------------------------------------------------
 

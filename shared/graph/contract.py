@@ -137,6 +137,18 @@ class GroupRef:
 
 
 @dataclass(frozen=True)
+class ServicePrincipalRef:
+    """A service principal as the protection check sees it: its application (by id), and
+    who owns it (an owner can add a credential and act with its rights)."""
+
+    id: str
+    app_id: str
+    name: str
+    managed_identity: bool
+    owner_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class GroupEligibility:
     """PIM for Groups: the principal may activate ``access`` (member or owner) of the group."""
 
@@ -204,6 +216,16 @@ class Gateway(Protocol):
     async def group_owner_ids(self, group_id: str) -> frozenset[str]: ...
 
     async def nested_group_ids(self, group_id: str) -> frozenset[str]: ...
+
+    async def graph_app_roles(self) -> dict[str, str]: ...
+
+    async def graph_permission_grants(self) -> dict[str, frozenset[str]]: ...
+
+    async def service_principal_roles(self) -> dict[str, list[RoleGrant]]: ...
+
+    async def service_principal(self, sp_id: str) -> ServicePrincipalRef | None: ...
+
+    async def application_owner_ids(self, app_id: str) -> frozenset[str]: ...
 
     async def add_phone(self, user_id: str, number: str, phone_type: PhoneType) -> CreatedPhone: ...
 

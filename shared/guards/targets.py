@@ -22,6 +22,8 @@ permission it needs).
 
 Groups nested in a protected group count too: their owners and those PIM-eligible for them
 can make themselves transitive members, so they are refused like the protected group's own.
+So do owners of an application holding a directory role or a privileged Graph permission: they
+can add a credential to it and act with its rights (``shared.guards.applications``).
 
 Cost: the tenant-wide reads (``shared.guards.tenant``) start with the reset's first read; the
 user-side reads go out once the user is known, beside the tenant-wide follow-ups; a further
@@ -73,6 +75,7 @@ PATH_KINDS: dict[str, str] = {
     "group-owner": "the account owns a role-assignable group with a directory role",
     "group-pim-eligibility": "the account may join or own a privileged group (PIM for Groups)",
     "protected-group": "the account is tied to a protected group",
+    "application-owner": "the account owns an application with privileged rights",
 }
 _DESCRIBED = re.compile(r"^protected target \((?P<reason>[a-z-]+)\): ")
 _READ_SUBJECT = re.compile(r" \[object [^\]]*\]")
@@ -247,8 +250,23 @@ class Paths:
                 "eligible-role",
                 f"the account is eligible for directory roles (PIM): {_names(may_activate)}",
             )
+        self.check_application_owner(policy)
         self.check_protected_groups(policy)
         await self.check_group_roles(gateway, policy)
+
+    def check_application_owner(self, policy: TargetPolicy) -> None:
+        """An owner of a privileged application (or of its service principal) can add a
+        credential to it and act with its rights."""
+        for app in self.tenant.privileged_apps:
+            roles = policy.protecting(app.roles)
+            if self.uid not in app.owner_ids or not (app.permissions or roles):
+                continue
+            rights = ", ".join([*app.permissions, *sorted({g.name for g in roles})])
+            raise TargetProtectedError(
+                "application-owner",
+                f"the account owns application '{app.service_principal.name}' (or its "
+                f"service principal), which holds {rights}",
+            )
 
     def check_protected_groups(self, policy: TargetPolicy) -> None:
         protected = policy.protected_group_ids
