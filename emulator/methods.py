@@ -153,6 +153,8 @@ class TapPolicy:
     length: int = 8
     # Who may be issued a pass: "all_users", or group object ids (includeTargets).
     include_targets: tuple[str, ...] = ("all_users",)
+    # Groups whose members may not be issued a pass, whatever includes them (excludeTargets).
+    exclude_targets: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The policy as ``authenticationMethodConfigurations/TemporaryAccessPass`` shows it."""
@@ -167,7 +169,9 @@ class TapPolicy:
             "minimumLifetimeInMinutes": self.min_lifetime,
             "maximumLifetimeInMinutes": self.max_lifetime,
             "isUsableOnce": self.usable_once_default,
-            "excludeTargets": [],
+            "excludeTargets": [
+                {"targetType": "group", "id": target} for target in self.exclude_targets
+            ],
             "includeTargets": [
                 {"targetType": "group", "id": target, "isRegistrationRequired": False}
                 for target in self.include_targets

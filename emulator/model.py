@@ -279,3 +279,86 @@ class AdministrativeUnit:
     display_name: str
     restricted: bool = False
     members: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AppRole:
+    """An application permission a resource service principal offers (``appRoles``)."""
+
+    id: str
+    value: str
+    allowed_member_types: tuple[str, ...] = ("Application",)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "value": self.value,
+            "displayName": self.value,
+            "description": self.value,
+            "allowedMemberTypes": list(self.allowed_member_types),
+            "isEnabled": True,
+            "origin": "Application",
+        }
+
+
+@dataclass
+class ServicePrincipal:
+    """A service principal: an application's (or a managed identity's) identity in the
+    tenant. ``owners`` may change its credentials; its ``app_id`` names its application."""
+
+    id: str
+    app_id: str
+    display_name: str
+    service_principal_type: str = "Application"
+    app_roles: list[AppRole] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "appId": self.app_id,
+            "displayName": self.display_name,
+            "servicePrincipalType": self.service_principal_type,
+            "appRoles": [r.to_json() for r in self.app_roles],
+        }
+
+
+@dataclass
+class Application:
+    """An app registration, which exists only in its home tenant (a multi-tenant app has a
+    service principal elsewhere but no application object there)."""
+
+    id: str
+    app_id: str
+    display_name: str
+    owners: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "appId": self.app_id, "displayName": self.display_name}
+
+
+@dataclass
+class AppRoleAssignment:
+    """An application permission granted: ``principal_id`` holds ``app_role_id`` of the
+    resource service principal (``appRoleAssignedTo`` on the resource)."""
+
+    id: str
+    principal_id: str
+    principal_type: str
+    principal_display_name: str
+    resource_id: str
+    resource_display_name: str
+    app_role_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "deletedDateTime": None,
+            "appRoleId": self.app_role_id,
+            "createdDateTime": "2025-01-01T00:00:00Z",
+            "principalDisplayName": self.principal_display_name,
+            "principalId": self.principal_id,
+            "principalType": self.principal_type,
+            "resourceDisplayName": self.resource_display_name,
+            "resourceId": self.resource_id,
+        }

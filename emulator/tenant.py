@@ -1,6 +1,6 @@
 """In-memory directory that the emulator serves: users (with their authentication methods,
-managers and mailboxes, in :mod:`emulator.tenant_users`), groups, directory roles and PIM
-eligibilities.
+managers and mailboxes, in :mod:`emulator.tenant_users`), groups, directory roles, PIM
+eligibilities, and (``apps``) applications.
 
 The seeding API is plain Python so tests can build exactly the tenant a scenario needs,
 and read the state back (methods, default, revocations, last TAP) after the code under
@@ -11,6 +11,7 @@ lock, which the HTTP handlers share, so tests may poke the tenant while requests
 from __future__ import annotations
 
 from ._common import GUID_RE, new_guid, stable_guid
+from .apps import Applications
 from .model import (
     BUILTIN_ROLE_TEMPLATES,
     AdministrativeUnit,
@@ -34,6 +35,7 @@ class Tenant(UserDirectory):
         self._assignments: list[RoleAssignment] = []
         self._group_eligible: list[GroupEligibility] = []
         self._units: dict[str, AdministrativeUnit] = {}
+        self.apps = Applications(domain, self.lock, self._require_user, self._assignments)
         # App roles the app's identity holds on the "Verifiable Credentials Service Request"
         # service principal (infra/app/verified-id-permissions.bicep grants the first);
         # remove it to test a missing grant.

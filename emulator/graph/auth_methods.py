@@ -219,9 +219,10 @@ def _create_tap(svc: Service, call: GraphCall, user: User, raw_key: str) -> Grap
         _am_fail(
             400, "badRequest", "Temporary Access Pass cannot be added to an external guest user"
         )
-    in_scope = "all_users" in policy.include_targets or any(
-        g.id in policy.include_targets for g in svc.tenant.transitive_groups(user.id)
-    )
+    groups = {g.id for g in svc.tenant.transitive_groups(user.id)}
+    # An exclusion wins over any inclusion, as Entra applies excludeTargets.
+    in_scope = "all_users" in policy.include_targets or bool(groups & set(policy.include_targets))
+    in_scope = in_scope and not groups & set(policy.exclude_targets)
     if not policy.enabled or not in_scope:
         _am_fail(
             400,

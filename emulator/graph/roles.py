@@ -2,8 +2,8 @@
 ``roleEligibilityScheduleInstances`` (active and PIM-eligible directory roles), and PIM for
 Groups ``identityGovernance/privilegedAccess/group/eligibilityScheduleInstances``.
 
-The app's protected-target guard asks these before any write; like Graph, each refuses a
-request without the filter its provider requires rather than listing the whole tenant.
+The app's protected-target guard asks these before any write; like Graph, the eligibility
+reads refuse a request without the filter they require; role assignments list the tenant's.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ def role_management(svc: Service, call: GraphCall, rest: list[str]) -> GraphResu
             return page(svc, call, instances, context)
         case ["directory", "roleAssignments"]:
             allow(call, "GET")
-            clauses = _required_filter(call)
+            # Graph lists every assignment of the tenant without a filter (its current page
+            # requires none); the eligibilities above still need one.
+            clauses = _required_filter(call) if query(call, "filter") else []
             assignments = [
-                _assignment_json(a, call)
+                _assignment_json(a, call, svc)
                 for a in tenant._assignments
                 if _matches(clauses, a.principal_id, a.role_definition_id)
             ]
@@ -147,7 +149,25 @@ def _eligibility_json(entry: EligibleRole, call: GraphCall) -> dict[str, Any]:
     return out
 
 
-def _assignment_json(assignment: RoleAssignment, call: GraphCall) -> dict[str, Any]:
+def _principal_json(svc: Service, principal_id: str) -> dict[str, Any]:
+    """``$expand=principal``: the assigned object, typed (a user, a group or a service
+    principal)."""
+    tenant = svc.tenant
+    kind = (
+        "user"
+        if principal_id in tenant._users
+        else "group"
+        if principal_id in tenant._groups
+        else "servicePrincipal"
+    )
+    out: dict[str, Any] = {"@odata.type": f"#microsoft.graph.{kind}", "id": principal_id}
+    sp = tenant.apps.service_principals.get(principal_id)
+    if sp is not None:
+        out.update(appId=sp.app_id, displayName=sp.display_name)
+    return out
+
+
+def _assignment_json(assignment: RoleAssignment, call: GraphCall, svc: Service) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": assignment.id,
         "principalId": assignment.principal_id,
@@ -160,4 +180,6 @@ def _assignment_json(assignment: RoleAssignment, call: GraphCall) -> dict[str, A
         out["roleDefinition"] = _role_definition(
             assignment.role_definition_id, assignment.display_name, assignment.built_in
         )
+    if "principal" in (query(call, "expand") or "").lower():
+        out["principal"] = _principal_json(svc, assignment.principal_id)
     return out

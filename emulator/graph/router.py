@@ -2,9 +2,9 @@
 renders whatever :class:`~emulator._common.GraphError` a handler raised.
 
 Only the first path segment and the object key are decided here (``users/{id}``,
-``users('{upn}')``, ``groups``, ``roleManagement``, ``identityGovernance``), and which module
-serves a user's ``sendMail`` and ``manager`` (:mod:`.mail`); each resource module validates
-the rest of its own paths.
+``users('{upn}')``, ``groups``, ``roleManagement``, ``identityGovernance``, service principals
+and applications), and which module serves a user's ``sendMail`` and ``manager``
+(:mod:`.mail`); each resource module validates the rest of its own paths.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from .._common import GraphError
 from ..tenant import Tenant
-from . import auth_methods, groups, mail, roles, users
+from . import apps, auth_methods, groups, mail, roles, users
 from .call import GraphCall, GraphResult, allow, fail, render_error, segment_not_found
 from .odata import MAX_PAGE
 
@@ -64,6 +64,8 @@ class GraphService:
             key, raw_key, rest = decoded[1], call.segments[1], decoded[2:]
             if key.startswith("$"):
                 fail(400, "Request_BadRequest", f"Invalid object identifier '{raw_key}'.")
+        elif head.split("(")[0] in ("servicePrincipals", "applications"):
+            return apps.route(self, call, head, decoded[1:])
         elif head == "roleManagement":
             return roles.role_management(self, call, decoded[1:])
         elif head == "identityGovernance":

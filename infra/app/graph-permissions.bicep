@@ -21,6 +21,8 @@ var resetAppRoles = {
   // Read the Temporary Access Pass policy before any change (a pass it would refuse stops the
   // reset first); the least-privileged permission for that read.
   'Policy.Read.AuthenticationMethod': '8e3bc81b-d2f3-4b7b-838c-32c88218d2f0'
+  // Who owns privileged applications (an owner can add a credential and act as the app).
+  'Application.Read.All': '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30'
 }
 var sweepAppRoles = {
   'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'

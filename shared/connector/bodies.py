@@ -233,8 +233,8 @@ def _problem(translator: Translator) -> None:
             "rule": member(
                 text,
                 "Pass policy rule",
-                "tap-not-allowed: tap-policy-disabled, tap-user-not-targeted, tap-lifetime or "
-                "tap-one-time-only.",
+                "tap-not-allowed: tap-policy-disabled, tap-user-not-targeted, "
+                "tap-user-excluded, tap-lifetime or tap-one-time-only.",
             ),
             "limit": member(
                 text, "Limit", "limit-reached: tenant-hourly-cap, user-cooldown or dry-run-rate."

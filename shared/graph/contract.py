@@ -64,14 +64,23 @@ class ProtectionReadError(GraphError):
 
     read: str = ""
     permission: str = ""
+    # The object read (a role-assignable or protected group's id): for the ledger and the
+    # audit trail only. ``read`` names the kind of read, which is all a caller is told.
+    subject: str = ""
 
     def __post_init__(self) -> None:
         Exception.__init__(
             self,
-            f"could not read {self.read} for the protection check, which needs "
-            f"{self.permission} (Graph {self.status or 'no response'} {self.code}: "
-            f"{self.message})",
+            f"could not read {self.read}{subject_text(self.subject)} for the protection "
+            f"check, which needs {self.permission} (Graph {self.status or 'no response'} "
+            f"{self.code}: {self.message})",
         )
+
+
+def subject_text(subject: str) -> str:
+    """How a failed protection read names its object in the ledger's text; a status read
+    removes it again (``shared.guards.targets.public_refusal``)."""
+    return f" [object {subject}]" if subject else ""
 
 
 class UserNotFoundError(Exception):
@@ -132,6 +141,18 @@ class GroupRef:
 
 
 @dataclass(frozen=True)
+class ServicePrincipalRef:
+    """A service principal as the protection check sees it: its application (by id), and
+    who owns it (an owner can add a credential and act with its rights)."""
+
+    id: str
+    app_id: str
+    name: str
+    managed_identity: bool
+    owner_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class GroupEligibility:
     """PIM for Groups: the principal may activate ``access`` (member or owner) of the group."""
 
@@ -167,6 +188,8 @@ class TapPolicy:
     maximum_lifetime: int
     usable_once: bool  # every pass must be one-time use
     include_group_ids: frozenset[str] | None  # None: all users
+    # Members of these groups get no pass, even when an included group has them too.
+    exclude_group_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -218,6 +241,18 @@ class Gateway(Protocol):
     async def role_assignable_groups(self) -> list[GroupRef]: ...
 
     async def group_owner_ids(self, group_id: str) -> frozenset[str]: ...
+
+    async def nested_group_ids(self, group_id: str) -> frozenset[str]: ...
+
+    async def graph_app_roles(self) -> dict[str, str]: ...
+
+    async def graph_permission_grants(self) -> dict[str, frozenset[str]]: ...
+
+    async def service_principal_roles(self) -> dict[str, list[RoleGrant]]: ...
+
+    async def service_principal(self, sp_id: str) -> ServicePrincipalRef | None: ...
+
+    async def application_owner_ids(self, app_id: str) -> frozenset[str]: ...
 
     async def add_phone(self, user_id: str, number: str, phone_type: PhoneType) -> CreatedPhone: ...
 

@@ -20,44 +20,47 @@ allowed by id); nothing in a request can. Every read the decision needs must suc
 read stops the reset before any write (``ProtectionReadError`` names the read and the
 permission it needs).
 
-Cost: the user-side reads and the tenant-wide ones go out together, one round trip after the
-user is resolved; a second round (two reads per group) only for users tied to role-assignable
-groups. The tenant-wide reads (role-assignable groups with their owners, owners of protected
-groups) are reused for a few minutes by the resets of a scheduled sweep, never by a webhook's.
+Groups nested in a protected group count too: their owners and those PIM-eligible for them
+can make themselves transitive members, so they are refused like the protected group's own.
+So do owners of an application holding a directory role or a privileged Graph permission: they
+can add a credential to it and act with its rights (``shared.guards.applications``).
+
+Cost: the tenant-wide reads (``shared.guards.tenant``) start with the reset's first read; the
+user-side reads go out once the user is known, beside the tenant-wide follow-ups; a further
+round (two reads per group) only for users tied to role-assignable groups. The tenant-wide
+reads are reused for a few minutes by the resets of a scheduled sweep, never by a webhook's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import time
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from shared.graph.contract import (
     DirectoryUser,
     Gateway,
-    GraphError,
     GroupEligibility,
     GroupRef,
-    ProtectionReadError,
     RoleGrant,
 )
+from shared.guards.reading import (
+    GROUP_MEMBER,
+    PIM_FOR_GROUPS,
+    ROLE_MANAGEMENT,
+    named_read,
+    together,
+)
+from shared.guards.tenant import TENANT_READS_SECONDS, TenantReads, tenant_reads
 from shared.settings import Settings
 
-T = TypeVar("T")
-
-# The Graph application permission each read needs (least privileged that Microsoft documents).
-ROLE_MANAGEMENT = "RoleManagement.Read.Directory"
-GROUP_MEMBER = "GroupMember.Read.All"
-PIM_FOR_GROUPS = "PrivilegedEligibilitySchedule.Read.AzureADGroup"
-
-# How long a sweep's resets reuse the tenant-wide reads.
-TENANT_READS_SECONDS = 300.0
-
+__all__ = [
+    "GROUP_MEMBER",
+    "PIM_FOR_GROUPS",
+    "ROLE_MANAGEMENT",
+    "TENANT_READS_SECONDS",
+    "TenantReads",
+]
 
 # What a caller is told of each path: the kind, never which roles or groups. The detail (role
 # names, scopes, groups) would map out the tenant's administrators to anyone allowed to ask;
@@ -72,8 +75,10 @@ PATH_KINDS: dict[str, str] = {
     "group-owner": "the account owns a role-assignable group with a directory role",
     "group-pim-eligibility": "the account may join or own a privileged group (PIM for Groups)",
     "protected-group": "the account is tied to a protected group",
+    "application-owner": "the account owns an application with privileged rights",
 }
 _DESCRIBED = re.compile(r"^protected target \((?P<reason>[a-z-]+)\): ")
+_READ_SUBJECT = re.compile(r" \[object [^\]]*\]")
 
 
 class TargetProtectedError(Exception):
@@ -95,10 +100,11 @@ class TargetProtectedError(Exception):
 
 def public_refusal(text: str) -> str:
     """A ledger line as a status read may show it: a protected-target refusal loses its
-    detail (role and group names), anything else is returned as it is."""
+    detail (role and group names), a failed protection read the id of the object it read;
+    anything else is returned as it is."""
     match = _DESCRIBED.match(text)
     if match is None or match["reason"] not in PATH_KINDS:
-        return text
+        return _READ_SUBJECT.sub("", text)
     return f"protected account ({match['reason']}): {PATH_KINDS[match['reason']]}"
 
 
@@ -130,79 +136,6 @@ class TargetPolicy:
 
 # Protections on by default: every directory role protects its holder; no deny list or groups.
 DEFAULT_POLICY = TargetPolicy(frozenset(), frozenset(), frozenset())
-
-
-@dataclass(frozen=True)
-class TenantReads:
-    """The tenant-wide part of a decision, the same for every user."""
-
-    role_assignable: dict[str, GroupRef]
-    protected_group_owners: dict[str, frozenset[str]]
-
-
-_tenant_tenant_readscache: weakref.WeakKeyDictionary[
-    object, tuple[float, frozenset[str], TenantReads]
-] = weakref.WeakKeyDictionary()
-
-
-async def _read(what: str, permission: str, call: Awaitable[T]) -> T:
-    """Name the read in its failure: 'Graph said 403' alone does not say what to grant."""
-    try:
-        return await call
-    except ProtectionReadError:
-        raise
-    except GraphError as exc:
-        raise ProtectionReadError(
-            exc.status,
-            exc.code,
-            exc.message,
-            exc.request_id,
-            exc.retry_after,
-            read=what,
-            permission=permission,
-        ) from None
-
-
-@contextlib.asynccontextmanager
-async def _together() -> AsyncIterator[asyncio.TaskGroup]:
-    """Reads that go out at once. One failing cancels the rest (no point in waiting for
-    them: the decision has failed) and is raised as itself, not as an exception group."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            yield group
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-
-
-async def _tenant_reads(gateway: Gateway, policy: TargetPolicy, *, reuse: bool) -> TenantReads:
-    protected = policy.protected_group_ids
-    cached = _tenant_tenant_readscache.get(gateway)
-    if reuse and cached is not None:
-        read_at, for_groups, reads = cached
-        if for_groups == protected and time.monotonic() - read_at < TENANT_READS_SECONDS:
-            return reads
-    async with _together() as tenant_reads:
-        groups = tenant_reads.create_task(
-            _read(
-                "the role-assignable groups and their owners",
-                GROUP_MEMBER,
-                gateway.role_assignable_groups(),
-            )
-        )
-        owners = {
-            g: tenant_reads.create_task(
-                _read(
-                    f"the owners of protected group {g}", GROUP_MEMBER, gateway.group_owner_ids(g)
-                )
-            )
-            for g in protected
-        }
-    reads = TenantReads(
-        role_assignable={g.id: g for g in groups.result()},
-        protected_group_owners={g: task.result() for g, task in owners.items()},
-    )
-    _tenant_tenant_readscache[gateway] = (time.monotonic(), protected, reads)
-    return reads
 
 
 def _names(grants: list[RoleGrant]) -> str:
@@ -239,41 +172,55 @@ def check_account(user: DirectoryUser, policy: TargetPolicy) -> None:
         )
 
 
+async def _awaited(tenant: Awaitable[TenantReads]) -> TenantReads:
+    return await tenant
+
+
 async def read_paths(
-    gateway: Gateway, user_id: str, policy: TargetPolicy, *, reuse_tenant_reads: bool = False
+    gateway: Gateway,
+    user_id: str,
+    policy: TargetPolicy,
+    *,
+    reuse_tenant_reads: bool = False,
+    tenant: Awaitable[TenantReads] | None = None,
 ) -> Paths:
     """Every read the decision needs that an object id is enough for, all at once (they
-    leave as one batch, with whatever else the reset reads at the same moment)."""
+    leave as one batch, with whatever else the reset reads at the same moment). ``tenant``:
+    the tenant-wide reads, already started (a reset starts them before it knows the user)."""
     uid = user_id.lower()
-    async with _together() as reads:
+    if tenant is None:
+        tenant = tenant_reads(gateway, policy.protected_group_ids, reuse=reuse_tenant_reads)
+    async with together() as reads:
         assigned = reads.create_task(
-            _read("the account's role assignments", ROLE_MANAGEMENT, gateway.role_assignments(uid))
+            named_read(
+                "the account's role assignments", ROLE_MANAGEMENT, gateway.role_assignments(uid)
+            )
         )
         eligible = reads.create_task(
-            _read(
+            named_read(
                 "the account's PIM role eligibilities",
                 ROLE_MANAGEMENT,
                 gateway.role_eligibilities(uid),
             )
         )
         groups = reads.create_task(
-            _read("the account's group memberships", GROUP_MEMBER, gateway.member_groups(uid))
+            named_read("the account's group memberships", GROUP_MEMBER, gateway.member_groups(uid))
         )
         group_eligible = reads.create_task(
-            _read(
+            named_read(
                 "the account's PIM for Groups eligibilities",
                 PIM_FOR_GROUPS,
                 gateway.group_eligibilities(uid),
             )
         )
-        tenant = reads.create_task(_tenant_reads(gateway, policy, reuse=reuse_tenant_reads))
+        tenant_task = reads.create_task(_awaited(tenant))
     return Paths(
         uid,
         assigned.result(),
         eligible.result(),
         groups.result(),
         group_eligible.result(),
-        tenant.result(),
+        tenant_task.result(),
     )
 
 
@@ -303,8 +250,23 @@ class Paths:
                 "eligible-role",
                 f"the account is eligible for directory roles (PIM): {_names(may_activate)}",
             )
+        self.check_application_owner(policy)
         self.check_protected_groups(policy)
         await self.check_group_roles(gateway, policy)
+
+    def check_application_owner(self, policy: TargetPolicy) -> None:
+        """An owner of a privileged application (or of its service principal) can add a
+        credential to it and act with its rights."""
+        for app in self.tenant.privileged_apps:
+            roles = policy.protecting(app.roles)
+            if self.uid not in app.owner_ids or not (app.permissions or roles):
+                continue
+            rights = ", ".join([*app.permissions, *sorted({g.name for g in roles})])
+            raise TargetProtectedError(
+                "application-owner",
+                f"the account owns application '{app.service_principal.name}' (or its "
+                f"service principal), which holds {rights}",
+            )
 
     def check_protected_groups(self, policy: TargetPolicy) -> None:
         protected = policy.protected_group_ids
@@ -319,6 +281,19 @@ class Paths:
                 "protected-group",
                 "the account may activate membership or ownership of a protected group "
                 "(PIM for Groups)",
+            )
+        # A nested group's owner can add themselves, and so join the protected group; PIM
+        # for Groups may make the account a member or owner of a nested group.
+        nested = self.tenant.nested_group_owners
+        if any(self.uid in owners for owners in nested.values()):
+            raise TargetProtectedError(
+                "protected-group", "the account owns a group nested in a protected group"
+            )
+        if {e.group_id for e in self.group_eligible} & nested.keys():
+            raise TargetProtectedError(
+                "protected-group",
+                "the account may activate membership or ownership of a group nested in a "
+                "protected group (PIM for Groups)",
             )
 
     def ties(self) -> dict[str, list[str]]:
@@ -341,21 +316,23 @@ class Paths:
         ties = self.ties()
         if not ties:
             return
-        async with _together() as reads:
+        async with together() as reads:
             found = {
                 g: (
                     reads.create_task(
-                        _read(
-                            f"the role assignments of role-assignable group {g}",
+                        named_read(
+                            "the role assignments of a role-assignable group",
                             ROLE_MANAGEMENT,
                             gateway.role_assignments(g),
+                            subject=g,
                         )
                     ),
                     reads.create_task(
-                        _read(
-                            f"the PIM role eligibilities of role-assignable group {g}",
+                        named_read(
+                            "the PIM role eligibilities of a role-assignable group",
                             ROLE_MANAGEMENT,
                             gateway.role_eligibilities(g),
+                            subject=g,
                         )
                     ),
                 )

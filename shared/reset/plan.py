@@ -81,6 +81,12 @@ def check_tap_policy(
             "tap-user-not-targeted",
             "the Temporary Access Pass policy targets groups this user is not a member of",
         )
+    if policy.exclude_group_ids & group_ids:
+        raise TapNotAllowedError(
+            "tap-user-excluded",
+            "the Temporary Access Pass policy excludes a group this user is a member of "
+            "(an exclusion wins over any inclusion)",
+        )
     lifetime = wanted.lifetime_minutes
     if not policy.minimum_lifetime <= lifetime <= policy.maximum_lifetime:
         raise TapNotAllowedError(

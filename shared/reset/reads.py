@@ -2,9 +2,10 @@
 
 The user, the protection paths and the registered methods are independent reads once the user's
 object id is known, so they leave as one batch: one round trip for a user named by object id,
-two for a user named by UPN (the UPN must be resolved first). Admission starts them while it
-checks the user exists and writes the ledger, and the engine picks up the results; nothing is
-decided here, so a protected account is still refused (and recorded) by the engine.
+two for a user named by UPN (the UPN must be resolved first). The protection check's
+tenant-wide reads need no user at all: they leave with the first batch. Admission starts them
+while it checks the user exists and writes the ledger, and the engine picks up the results;
+nothing is decided here, so a protected account is still refused (and recorded) by the engine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TypeVar
 
 from shared.graph.contract import DirectoryUser, Gateway, TapPolicy
 from shared.guards import Paths, TargetPolicy, read_paths
+from shared.guards.tenant import tenant_reads
 from shared.models import RegisteredMethod
 
 T = TypeVar("T")
@@ -37,6 +39,11 @@ class ResetReads:
         tap_policy: bool = False,
     ) -> None:
         self._user = asyncio.ensure_future(gateway.get_user(key))
+        # The tenant-wide reads need no user: out with the user's resolution, so their
+        # follow-ups (owners) go beside the user-side reads rather than after them.
+        self._tenant = asyncio.ensure_future(
+            tenant_reads(gateway, policy.protected_group_ids, reuse=reuse_tenant_reads)
+        )
         # A pass is judged by the tenant's policy before anything changes; read beside the rest.
         self._tap_policy = asyncio.ensure_future(gateway.tap_policy()) if tap_policy else None
         known_id = key.lower() if _OBJECT_ID.fullmatch(key) else None
@@ -49,7 +56,7 @@ class ResetReads:
 
         self._paths = asyncio.ensure_future(
             after_id(
-                lambda uid: read_paths(gateway, uid, policy, reuse_tenant_reads=reuse_tenant_reads)
+                lambda uid: read_paths(gateway, uid, policy, tenant=asyncio.shield(self._tenant))
             )
         )
         self._methods = asyncio.ensure_future(after_id(gateway.list_methods))
@@ -73,7 +80,9 @@ class ResetReads:
         """Stop what is still running and collect what failed (a refused request, or one the
         engine stopped early, leaves reads nobody will look at)."""
         tasks = tuple(
-            t for t in (self._user, self._paths, self._methods, self._tap_policy) if t is not None
+            t
+            for t in (self._user, self._tenant, self._paths, self._methods, self._tap_policy)
+            if t is not None
         )
         for task in tasks:
             task.cancel()

@@ -226,12 +226,22 @@ def test_role_eligibility_expand_definition(tenant: Tenant, client: httpx.Client
     assert body["value"][0]["roleDefinition"]["displayName"] == "User Administrator"
 
 
-def test_role_assignments_require_filter(tenant: Tenant, client: httpx.Client) -> None:
+def test_role_assignments_filter_or_list_the_tenant(tenant: Tenant, client: httpx.Client) -> None:
+    """Graph's current page requires no filter: without one, every assignment of the tenant,
+    its principal typed under ``$expand=principal`` (a service principal too)."""
     tenant.add_directory_role(ADELE_ID, "Global Administrator")
+    robot = tenant.apps.add_application("Provisioning robot")
+    tenant.apps.assign_directory_role(robot.id, "User Administrator", USER_ADMIN)
     path = "/roleManagement/directory/roleAssignments"
-    assert_graph_error(client.get(path), 400, "BadRequest")
     body = client.get(path, params={"$filter": f"principalId eq '{ADELE_ID}'"}).json()
     assert [a["roleDefinitionId"] for a in body["value"]] == [GLOBAL_ADMIN]
+    listed = client.get(path, params={"$expand": "principal"}).json()["value"]
+    assert {(a["principal"]["@odata.type"], a["principalId"]) for a in listed} == {
+        ("#microsoft.graph.user", ADELE_ID),
+        ("#microsoft.graph.servicePrincipal", robot.id),
+    }
+    unsupported = {"$filter": "directoryScopeId eq '/'"}
+    assert_graph_error(client.get(path, params=unsupported), 400, "BadRequest")
 
 
 def test_groups_collection_and_item(tenant: Tenant, client: httpx.Client) -> None:

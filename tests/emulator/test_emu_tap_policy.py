@@ -47,3 +47,19 @@ def test_a_pass_needs_the_user_in_a_targeted_group(
 
     tenant.add_member(group.id, ALEX_ID)
     assert client.post(TAP, json={"lifetimeInMinutes": 60}).status_code == 201
+
+
+def test_an_excluded_group_wins_over_an_included_one(
+    tenant: Tenant, emu: GraphEmulator, client: httpx.Client
+) -> None:
+    included, excluded = tenant.add_group("TAP pilot"), tenant.add_group("No passes")
+    tenant.tap_policy.include_targets = (included.id,)
+    tenant.tap_policy.exclude_targets = (excluded.id,)
+    tenant.add_member(included.id, ALEX_ID)
+    tenant.add_member(excluded.id, ALEX_ID)
+
+    assert client.get(POLICY).json()["excludeTargets"] == [
+        {"targetType": "group", "id": excluded.id}
+    ]
+    refused = client.post(TAP, json={"lifetimeInMinutes": 60})
+    assert "UserCredentialPolicy" in assert_graph_error(refused, 400, "badRequest")["message"]

@@ -123,3 +123,30 @@ async def test_a_disabled_account_is_reset_and_the_outcome_says_it_cannot_sign_i
     outcome = body_of(response)
     assert outcome["status"] == "succeeded"
     assert "account is disabled" in outcome["detail"]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+async def test_a_user_in_an_excluded_group_is_refused_before_any_write(
+    tenant: Tenant, graph_emulator: GraphEmulator, app_env: StorageNames, dry_run: bool
+):
+    """Included through one group, excluded through another: Entra applies the exclusion, so
+    the pass would be refused after every method is gone."""
+    alex = tenant.user(ALEX)
+    assert alex is not None
+    included, excluded = tenant.add_group("TAP pilot"), tenant.add_group("No passes")
+    outer = tenant.add_group("Contractors")  # excluded through a nested group
+    tenant.add_member(included.id, alex.id)
+    tenant.add_member(outer.id, alex.id)
+    tenant.add_member(excluded.id, outer.id)
+    tenant.tap_policy.include_targets = (included.id,)
+    tenant.tap_policy.exclude_targets = (excluded.id,)
+    before = tenant.methods(alex.id)
+
+    response, _ = await submit({**tap_request(), "dry_run": dry_run})
+
+    assert response.status_code == 409, response.get_body()
+    body = problem(response)
+    assert body["type"] == "urn:mfa-reset:problem:tap-not-allowed"
+    assert body["rule"] == "tap-user-excluded"
+    assert graph_emulator.writes() == []
+    assert tenant.methods(alex.id) == before and tenant.revocations(alex.id) == 0
