@@ -18,6 +18,12 @@ from emulator import GraphEmulator
 from shared.clock import utc_now
 from shared.ledger import get_ledger
 from shared.settings import get_settings
+from tests.integration.test_callbacks import (  # noqa: F401 (fixtures)
+    Receiver,
+    callbacks_on,
+    receiver,
+    verified,
+)
 from tests.support.app import handler
 from tests.support.audit import audit_events
 from tests.support.bindings import Out
@@ -335,3 +341,35 @@ async def test_the_pass_appears_once_on_the_verified_users_page_and_nowhere_else
     assert value not in await page(link)
     assert value not in caplog.text
     assert value not in json.dumps(body_of(await status(reset_id)))
+
+
+async def test_the_caller_is_called_back_with_the_link_and_again_when_the_reset_ends(
+    proving: list[tuple[list[str], timedelta]],
+    callbacks_on: StorageNames,  # noqa: F811 (the fixture imported above)
+    receiver: Receiver,  # noqa: F811
+    graph_emulator: GraphEmulator,
+    queue_host: QueueHost,
+):
+    reset_id, link, item = await accepted({**BODY, "callback_url": receiver.url()})
+    callbacks = f"{callbacks_on.queue}-callbacks"
+    queued: Out[str] = Out()
+    await handler("process_reset")(func.QueueMessage(body=item.encode(), id="m1"), queued)
+    await queue_host.send(callbacks, queued.get())
+    await queue_host.drain(callbacks, handler("deliver_callback"))
+    first = verified(receiver.received[0])
+    assert first["event"] == "reset.awaiting_verification"
+    assert first["verification"]["link"] == link
+
+    await page(link)
+    service = graph_emulator.verified_id
+    for callback in service.wallet.present(
+        service.latest().request_id, service.wallet.employee_credential(ALEX, AUTHORITY)
+    ):
+        assert await call_back(callback) == 200
+    ended: Out[str] = Out()
+    await handler("process_reset")(func.QueueMessage(body=item.encode(), id="m2"), ended)
+    await queue_host.send(callbacks, ended.get())
+    await queue_host.drain(callbacks, handler("deliver_callback"))
+    events = [verified(r)["event"] for r in receiver.received]
+    assert events == ["reset.awaiting_verification", "reset.succeeded"]
+    assert body_of(await status(reset_id))["status"] == "succeeded"
