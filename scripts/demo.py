@@ -8,6 +8,9 @@ phone and a Temporary Access Pass), whose verified outcome is printed with the G
 and ``GET /api/resets/{id}``, the ledger's record of it. The user is told, as they would be in a
 tenant with ``NOTIFY_SENDER`` set: the mails the emulator's outbox received are printed, and one
 "this wasn't me" link is opened the way the user's browser would (the page only, not its button).
+Last, a reset that waits for proof: the user's page, the emulated wallet presenting the user's
+VerifiedEmployee credential with a passing Face Check, Verified ID's callbacks, and the reset
+running once the user is verified.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ USER = "adele.vance@contoso.example"
 MANAGER = "alex.wilber@contoso.example"
 SENDER = "mfa-notices@contoso.example"
 APP_URL = "http://127.0.0.1:7071"
+AUTHORITY = "did:web:verifiedid.contoso.example"
+VERIFIED_USER = "alex.wilber@contoso.example"
 REQUEST: dict[str, Any] = {
     "user": USER,
     "ticket_id": "INC0012345",
@@ -69,7 +74,7 @@ def _steps(outcome: dict[str, Any]) -> str:
 
 
 class _QueueOutput(func.Out[str]):
-    """The queue output binding; a synchronous reset leaves it unset."""
+    """A queue output binding (work items, callbacks); a synchronous reset leaves it unset."""
 
     def __init__(self) -> None:
         self.value: str | None = None
@@ -107,6 +112,8 @@ async def main() -> int:
             WORK_ITEM_SIGNING_KEY=secrets.token_urlsafe(48),
             NOTIFY_SENDER=SENDER,
             PUBLIC_BASE_URL=APP_URL,
+            VERIFIED_ID_AUTHORITY=AUTHORITY,
+            VERIFIED_ID_ACCEPTED_ISSUERS=AUTHORITY,
         )
         import function_app
         from shared.graph.client import close_gateway
@@ -170,6 +177,7 @@ async def main() -> int:
             f"{(record.get('temporary_access_pass') or {}).get('value')!r} (never stored)"
         )
         await _show_notifications(emu, functions)
+        await _verified_reset(emu, functions)
         await close_ledger()
         await close_gateway()
         return 0 if body["status"] == "succeeded" else 1
@@ -205,6 +213,71 @@ async def _show_notifications(emu: GraphEmulator, functions: dict[Any, Any]) -> 
     )
     print(f"\nGET {APP_URL}/api/notices/{reset_id}/{recipient}/... -> {page.status_code}:")
     print("  " + " ".join(words.split()))
+
+
+def _text(page: func.HttpResponse) -> str:
+    body = re.sub(
+        r"<title>.*?</title>|<style>.*?</style>|<svg.*?</svg>|<[^>]+>",
+        " ",
+        page.get_body().decode(),
+        flags=re.S,
+    )
+    return " ".join(html.unescape(body).split())
+
+
+async def _verified_reset(emu: GraphEmulator, functions: dict[Any, Any]) -> None:
+    """A reset that waits for the user's proof (Verified ID and Face Check, the emulator's
+    wallet playing the user's phone), then runs."""
+    print(f'\nPOST /api/resets for {VERIFIED_USER} with "verification": "verified-id":')
+    queue = _QueueOutput()
+    request = {
+        "user": VERIFIED_USER,
+        "ticket_id": "INC0012346",
+        "requested_by": "helpdesk.agent@contoso.example",
+        "verification": "verified-id",
+    }
+    answer: func.HttpResponse = await functions["submit_reset"].get_user_function()(
+        func.HttpRequest(
+            method="POST",
+            url=f"{APP_URL}/api/resets",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(request).encode(),
+        ),
+        queue,
+    )
+    view = json.loads(answer.get_body())
+    link = view["verification"]["link"]
+    print(f"  {answer.status_code}, status={view['status']}; the link for the user: {link}")
+    reset_id, token = link.split("/api/verify/")[1].split("/")
+    route = {"reset_id": reset_id, "token": token}
+    page = functions["verify_page"].get_user_function()
+
+    async def open_page() -> str:
+        shown = await page(
+            func.HttpRequest(method="GET", url=link, route_params=route, body=b""), _QueueOutput()
+        )
+        return _text(shown)
+
+    print(f"\nThe user opens it (a QR code is drawn beside this text):\n  {await open_page()}")
+    service = emu.verified_id
+    credential = service.wallet.employee_credential(VERIFIED_USER, AUTHORITY)
+    callback = functions["verified_id_callback"].get_user_function()
+    for event in service.wallet.present(service.latest().request_id, credential):
+        response = await callback(
+            func.HttpRequest(
+                method="POST",
+                url=f"{APP_URL}/api/verify-callback",
+                headers={**event.headers, "Content-Type": "application/json"},
+                body=json.dumps(event.body).encode(),
+            ),
+            _QueueOutput(),
+        )
+        print(f"  Verified ID calls back {event.body['requestStatus']} -> {response.status_code}")
+    print(f"\nThe page now:\n  {await open_page()}")
+    await functions["process_reset"].get_user_function()(
+        func.QueueMessage(body=queue.get().encode(), id="demo"), _QueueOutput()
+    )
+    print(f"\nAfter the worker ran the reset:\n  {await open_page()}")
 
 
 if __name__ == "__main__":
