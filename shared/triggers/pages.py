@@ -18,11 +18,12 @@ from shared.clock import utc_now
 from shared.ledger import LedgerRecord, get_ledger
 from shared.models import Recipient
 from shared.notify import links
-from shared.notify.pages import PageFacts, PageState, content_security_policy, render
+from shared.notify.pages import PageFacts, PageState, render
 from shared.reset.cancel import stop_by_user
 from shared.reset.status import find_reset
 from shared.settings import get_settings
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION
+from shared.triggers.responses import page_response
 
 if TYPE_CHECKING:
     from shared.ledger.notices import NoticeLink
@@ -35,19 +36,7 @@ _MAX_TOKEN = 64
 
 
 def page(state: PageState, facts: PageFacts | None = None) -> func.HttpResponse:
-    return func.HttpResponse(
-        render(state, facts),
-        status_code=200,
-        mimetype="text/html",
-        charset="utf-8",
-        headers={
-            "Content-Security-Policy": content_security_policy(),
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-            "X-Content-Type-Options": "nosniff",
-            "X-Frame-Options": "DENY",
-        },
-    )
+    return page_response(render(state, facts))
 
 
 async def _link(

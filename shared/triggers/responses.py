@@ -17,6 +17,7 @@ from shared.graph.contract import GraphError, ProtectionReadError, UserNotFoundE
 from shared.guards import CallerRejectedError, TargetProtectedError
 from shared.ledger import IdempotencyConflictError, LedgerRecord, LimitReachedError
 from shared.models import Outcome, OutcomeStatus
+from shared.notify.pages import content_security_policy
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem
 from shared.reset.callbacks import CallbackNotAllowedError
 from shared.reset.plan import PlanConflictError, TapNotAllowedError
@@ -39,6 +40,25 @@ def json_response(
         status_code=status,
         mimetype="application/json",
         headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+def page_response(text: str) -> func.HttpResponse:
+    """A page for a person: always 200 (a used or expired link gets a page that says so, not an
+    error), never cached, never framed, its strict Content-Security-Policy naming the one
+    inline style sheet by its hash, and no Referer that would carry the link's token."""
+    return func.HttpResponse(
+        text,
+        status_code=200,
+        mimetype="text/html",
+        charset="utf-8",
+        headers={
+            "Content-Security-Policy": content_security_policy(),
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+        },
     )
 
 

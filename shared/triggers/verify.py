@@ -15,11 +15,11 @@ import azure.functions as func
 
 from shared.clock import utc_now
 from shared.ledger import LedgerRecord, ResetStatus, get_ledger
-from shared.notify.pages import content_security_policy
 from shared.reset.status import find_reset
 from shared.reset.verification import end_failed, next_step, on_callback, show_pass
 from shared.settings import get_settings
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION
+from shared.triggers.responses import page_response
 from shared.verify import links
 from shared.verify import pages as views
 from shared.verify.links import PROOF_WINDOW
@@ -33,19 +33,7 @@ MAX_CALLBACK_BYTES = 1024 * 1024
 
 
 def _page(text: str) -> func.HttpResponse:
-    return func.HttpResponse(
-        text,
-        status_code=200,
-        mimetype="text/html",
-        charset="utf-8",
-        headers={
-            "Content-Security-Policy": content_security_policy(),
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-            "X-Content-Type-Options": "nosniff",
-            "X-Frame-Options": "DENY",
-        },
-    )
+    return page_response(text)
 
 
 async def _record(req: func.HttpRequest) -> LedgerRecord | None:

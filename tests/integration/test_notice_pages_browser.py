@@ -27,16 +27,13 @@ from tests.integration.test_notifications import (  # noqa: F401 (fixtures)
 from tests.support.browser import PHONE, BrowserSession, WatchedPage
 from tests.support.fixtures import StorageNames
 from tests.support.http import body_of, status, submit
+from tests.support.pages import fits_a_phone
+from tests.support.pages import on_bridge as bridge_url
 from tests.support.web import FunctionBridge
 
 
 def on_bridge(bridge: FunctionBridge, link: str) -> str:
-    return bridge.url(link.removeprefix(f"{BASE}/api/"))
-
-
-async def fits_a_phone(watched: WatchedPage) -> None:
-    width = await watched.page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"the page scrolls sideways: {width}px"
+    return bridge_url(bridge, link, BASE)
 
 
 async def phone(browser: BrowserSession) -> WatchedPage:

@@ -33,6 +33,7 @@ from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
 from tests.support.http import body_of, cancel, status, submit
+from tests.support.pages import keep_delayed_sends
 
 SENDER = "mfa-notices@contoso.example"
 BASE = "https://mfa-reset.contoso.example"
@@ -239,14 +240,7 @@ def held(notifying: Tenant, monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[
     would hide it for half an hour (the real delayed send is tested on its own)."""
     monkeypatch.setenv("RESET_HOLD_MINUTES", "30")
     get_settings.cache_clear()
-    sent: list[tuple[list[str], timedelta]] = []
-
-    async def keep(settings: Any, queue_name: str, messages: list[str], delay: timedelta) -> None:
-        sent.append((messages, delay))
-
-    for module in ("shared.triggers.delayed", "shared.triggers.queue"):
-        monkeypatch.setattr(f"{module}.send_later", keep)
-    return sent
+    return keep_delayed_sends(monkeypatch)
 
 
 async def test_a_held_reset_waits_is_shown_held_and_its_caller_can_cancel_it(

@@ -30,6 +30,7 @@ from tests.support.bindings import Out
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
 from tests.support.http import body_of, status, submit
+from tests.support.pages import keep_delayed_sends
 
 AUTHORITY = "did:web:verifiedid.contoso.example"
 PARTNER = "did:web:idv.partner.example"
@@ -55,14 +56,7 @@ def proving(
     monkeypatch.setenv("VERIFIED_ID_CREDENTIAL_TYPES", "VerifiedEmployee,VerifiedIdentity")
     monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
     get_settings.cache_clear()
-    sent: list[tuple[list[str], timedelta]] = []
-
-    async def keep(settings: Any, queue_name: str, messages: list[str], delay: timedelta) -> None:
-        sent.append((messages, delay))
-
-    for module in ("shared.triggers.delayed", "shared.triggers.queue"):
-        monkeypatch.setattr(f"{module}.send_later", keep)
-    return sent
+    return keep_delayed_sends(monkeypatch)
 
 
 def params(link: str) -> dict[str, str]:

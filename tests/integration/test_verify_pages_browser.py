@@ -18,19 +18,16 @@ from tests.integration.test_verification import (  # noqa: F401 (fixtures)
     proving,
     run_item,
 )
-from tests.support.browser import PHONE, BrowserSession, WatchedPage
+from tests.support.browser import PHONE, BrowserSession
 from tests.support.fixtures import StorageNames
 from tests.support.functions_host import QueueHost
+from tests.support.pages import fits_a_phone
+from tests.support.pages import on_bridge as bridge_url
 from tests.support.web import FunctionBridge
 
 
 def on_bridge(bridge: FunctionBridge, link: str) -> str:
-    return bridge.url(link.removeprefix(f"{BASE}/api/"))
-
-
-async def fits_a_phone(watched: WatchedPage) -> None:
-    width = await watched.page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"the page scrolls sideways: {width}px"
+    return bridge_url(bridge, link, BASE)
 
 
 async def test_a_user_proves_it_is_them_and_sees_the_pass_once_on_a_phone(

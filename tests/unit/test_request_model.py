@@ -95,8 +95,10 @@ BAD_PAYLOADS: list[tuple[Any, str, str]] = [
     (
         with_(mode="async", temporary_access_pass={"lifetime_minutes": 60}),
         "#/temporary_access_pass",
-        "synchronous",
+        "whoever waits for it",
     ),
+    (with_(mode="sync", verification="verified-id"), "#/verification", '"mode": "async"'),
+    (with_(verification="in-person"), "#/verification", "verified-id"),
     (
         with_(mode="sync", temporary_access_pass={"lifetime_minutes": 5}),
         "#/temporary_access_pass/lifetime_minutes",
