@@ -38,6 +38,7 @@ class ResetReads:
         reuse_tenant_reads: bool = False,
         tap_policy: bool = False,
     ) -> None:
+        self._gateway, self._policy = gateway, policy
         self._user = asyncio.ensure_future(gateway.get_user(key))
         # The tenant-wide reads need no user: out with the user's resolution, so their
         # follow-ups (owners) go beside the user-side reads rather than after them.
@@ -65,7 +66,18 @@ class ResetReads:
         return await asyncio.shield(self._user)
 
     async def paths(self) -> Paths:
-        return await asyncio.shield(self._paths)
+        """The protection paths of the user Graph resolved, never of the raw request key:
+        read early by the object id the request named, they are read again by the resolved
+        id should Graph have answered for another object."""
+        paths = await asyncio.shield(self._paths)
+        resolved = (await self.user()).id.lower()
+        if paths.uid != resolved:
+            tenant = asyncio.shield(self._tenant)
+            self._paths = asyncio.ensure_future(
+                read_paths(self._gateway, resolved, self._policy, tenant=tenant)
+            )
+            paths = await asyncio.shield(self._paths)
+        return paths
 
     async def methods(self) -> list[RegisteredMethod]:
         return await asyncio.shield(self._methods)
