@@ -122,6 +122,7 @@ class CleanupRun:
             ("re-drive", self._redrive),
             ("callbacks", self._requeue_callbacks),
             ("callback URLs", self._forget_callback_urls),
+            ("overdue proofs", self._end_overdue_proofs),
             ("retention", self._purge),
         ]
         for name, part in parts:
@@ -252,6 +253,20 @@ class CleanupRun:
         for record in await self._ledger.undelivered_callbacks(before):
             self.callback_messages.append(callback_message(self._settings.keyring(), record.id))
             self.summary.callbacks_requeued += 1
+
+    async def _end_overdue_proofs(self) -> None:
+        """A reset whose user did not prove who they are within the window ends failed, with
+        its callback, even when its work item was lost on the way."""
+        from shared.reset.verification import end_failed
+        from shared.verify.links import PROOF_WINDOW
+
+        for record in await self._ledger.overdue_proofs(self._clock() - PROOF_WINDOW):
+            if not self._trusted(record):
+                continue
+            message = await end_failed(record.id, "expired")
+            self.summary.gave_up += 1
+            if message is not None:
+                self.callback_messages.append(message)
 
     async def _forget_callback_urls(self) -> None:
         """A callback URL kept for a possible dispute is emptied once the time for one is over:

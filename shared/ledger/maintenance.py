@@ -73,6 +73,12 @@ class Maintenance(LedgerStore):
             key=lambda r: (r.accepted_at, r.id),
         )
 
+    async def overdue_proofs(self, admitted_before: datetime) -> list[LedgerRecord]:
+        """Resets still waiting for the user's proof, admitted before ``admitted_before``: the
+        proof window is over (their work item may have been lost, so nothing else ends them)."""
+        rows = await self._resets("Status eq 'awaiting-verification'")
+        return [r for r in rows if r.accepted_at < admitted_before]
+
     async def mark_redriven(self, record: LedgerRecord) -> bool:
         """Count one more re-drive and, for a failed reset, make it ``accepted`` again.
 

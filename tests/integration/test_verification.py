@@ -367,3 +367,21 @@ async def test_the_caller_is_called_back_with_the_link_and_again_when_the_reset_
     events = [verified(r)["event"] for r in receiver.received]
     assert events == ["reset.awaiting_verification", "reset.succeeded"]
     assert body_of(await status(reset_id))["status"] == "succeeded"
+
+
+async def test_a_reset_nobody_proves_within_a_day_ends_even_if_its_work_item_was_lost(
+    proving: list[tuple[list[str], timedelta]],
+    graph_emulator: GraphEmulator,
+    app_env: StorageNames,
+):
+    from shared.cleanup import CleanupRun
+    from shared.graph.client import get_gateway
+
+    reset_id, _, _ = await accepted()  # its work item is never delivered
+    later = utc_now() + timedelta(days=1, minutes=1)
+    run = CleanupRun(await get_ledger(), get_gateway, get_settings(), clock=lambda: later)
+    await run.run()
+    view = body_of(await status(reset_id))
+    assert view["status"] == "failed"
+    assert view["detail"].startswith("verification-failed: expired")
+    assert changes(graph_emulator) == []
