@@ -37,7 +37,6 @@ from shared.graph.contract import DirectoryUser, Gateway
 from shared.guards import Caller
 from shared.ledger import IdempotencyConflictError, LimitReachedError, ResetStatus
 from shared.models import ResetRequest
-from shared.notify.notifier import Notifier
 from shared.reset.intake import accept_reset
 from shared.settings import Settings
 from shared.signing import sign_sweep_page, verify_sweep_page, work_item
@@ -241,6 +240,8 @@ class PageAdmission:
             return False
         if created:
             audit.emit_record(AuditEvent.accepted, record)
+            from shared.notify.notifier import Notifier
+
             notifier = Notifier(self._gateway.mail, self._ledger, self._settings)
             await notifier.accepted(record, user, runs_at=record.hold_until)
             self.messages.append((work_item(record, request), record.hold_until))

@@ -16,13 +16,13 @@ from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.ledger import LedgerRecord, ResetStatus
 from shared.models import Outcome, OutcomeStatus, ResetRequest, Step, StepAction, StepResult
-from shared.notify.notifier import Notifier
 from shared.reset.engine import ResetEngine
 from shared.reset.plan import PlanConflictError
 from shared.reset.reads import ResetReads
 
 if TYPE_CHECKING:
     from shared.ledger import Ledger
+    from shared.notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,12 @@ from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import Caller, CallerRejectedError, TargetPolicy, TargetProtectedError
 from shared.ledger import IdempotencyConflictError, LeaseLostError, LedgerRecord, get_ledger
 from shared.models import Outcome, ResetRequest
-from shared.notify.notifier import Notifier
 from shared.reset.callbacks import check_callback_allowed
 from shared.reset.engine import ResetEngine
 from shared.reset.intake import accept_reset
 from shared.reset.plan import PlanConflictError
 from shared.reset.reads import ResetReads
 from shared.reset.runner import new_owner, run_claimed
-from shared.reset.verification import check_ready, needs_proof
 from shared.settings import Settings
 from shared.signing import work_item
 
@@ -116,6 +114,8 @@ async def submit(
     settings.signing_keys()  # no key, no admission: fail before anything is read or written
     if request.callback_url is not None:
         check_callback_allowed(request.callback_url, settings)
+    from shared.reset.verification import check_ready, needs_proof
+
     if needs_proof(request, settings, caller):
         check_ready(settings)
     gateway = await get_gateway()
@@ -172,7 +172,7 @@ async def _admit_and_run(
             idempotency_key=idempotency_key,
             claim_for=owner,
             user=user,
-            awaiting_verification=needs_proof(request, settings, caller),
+            awaiting_verification=_needs_proof(request, settings, caller),
         )
     except IdempotencyConflictError as exc:
         # A different request under a key already used: a client bug, or someone replaying.
@@ -181,6 +181,8 @@ async def _admit_and_run(
         raise
     if not created:
         return _replayed(record, caller)
+    from shared.notify.notifier import Notifier  # loaded by the first reset, not at start-up
+
     notifier = Notifier(gateway.mail, ledger, settings)
     if request.mode == "async":
         audit.emit_record(AuditEvent.accepted, record)
@@ -209,6 +211,12 @@ async def _admit_and_run(
         fresh = await ledger.get(record.id)
         return Submission(Disposition.taken_over, fresh or record)
     return Submission(Disposition.finished, record, outcome)
+
+
+def _needs_proof(request: ResetRequest, settings: Settings, caller: Caller) -> bool:
+    from shared.reset.verification import needs_proof
+
+    return needs_proof(request, settings, caller)
 
 
 def _replayed(record: LedgerRecord, caller: Caller) -> Submission:

@@ -30,6 +30,7 @@ from shared.reset.callback_messages import callback_message
 from shared.settings import Settings, get_settings
 from shared.verify import links
 from shared.verify.client import Presentation, client, presentation_body
+from shared.verify.errors import VerificationNotConfiguredError
 from shared.verify.rules import PLAIN, Subject, Verdict, judge
 
 if TYPE_CHECKING:
@@ -37,16 +38,6 @@ if TYPE_CHECKING:
     from shared.ledger.verifications import Verification
 
 log = logging.getLogger(__name__)
-
-
-class VerificationNotConfiguredError(Exception):
-    """Proof was asked for, but the app has no Verified ID authority or accepted issuers."""
-
-    kind = "verification-not-configured"
-    detail = (
-        "This app cannot ask for proof of identity: VERIFIED_ID_AUTHORITY and "
-        "VERIFIED_ID_ACCEPTED_ISSUERS (and PUBLIC_BASE_URL or WEBSITE_HOSTNAME) must be set."
-    )
 
 
 def needs_proof(request: ResetRequest, settings: Settings, caller: Caller) -> bool:

@@ -22,7 +22,6 @@ from shared.ledger import ResetStatus, get_ledger
 from shared.models import ResetRequest
 from shared.models.json_body import refuse_duplicate_keys
 from shared.problems import Problem, bad_request, validation_problem
-from shared.reset.cancel import cancel
 from shared.reset.status import find_reset
 from shared.reset.submission import Disposition, audit_caller_refusal, submit
 from shared.settings import SettingsError, get_settings
@@ -163,6 +162,8 @@ async def cancel_reset(req: func.HttpRequest, callbacks: func.Out[str]) -> func.
         record = await find_reset(reset_id)
         if record is None:
             return problem_response(Problem(404, "reset-not-found", "No such reset"))
+        from shared.reset.cancel import cancel  # its first use, not at start-up
+
         stopped = await cancel(record.id, caller)
     except CallerRejectedError as exc:
         return problem_response(caller_problem(exc))

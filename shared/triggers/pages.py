@@ -19,7 +19,6 @@ from shared.ledger import LedgerRecord, get_ledger
 from shared.models import Recipient
 from shared.notify import links
 from shared.notify.pages import PageFacts, PageState, render
-from shared.reset.cancel import stop_by_user
 from shared.reset.status import find_reset
 from shared.settings import get_settings
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION
@@ -107,6 +106,8 @@ async def notice_action(req: func.HttpRequest, callbacks: func.Out[str]) -> func
     ledger = await get_ledger()
     if not await ledger.notices.use(link):
         return page(PageState.used)
+    from shared.reset.cancel import stop_by_user  # its first use, not at start-up
+
     stopped = await stop_by_user(record.id, link.recipient)
     if stopped.callback is not None:
         callbacks.set(stopped.callback)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 import azure.functions as func
 from pydantic import ValidationError
@@ -29,17 +30,13 @@ from shared.ledger import (
     get_ledger,
 )
 from shared.models import CallbackEvent, CallbackState
-from shared.notify.notifier import Notifier
 from shared.reset.callback_messages import callback_message
-from shared.reset.callbacks import arm_callback, arm_end_callback
 from shared.reset.plan import PlanConflictError
 from shared.reset.runner import new_owner, run_claimed
-from shared.reset.verification import end_failed
 from shared.settings import Settings, SettingsError, get_settings
 from shared.signing import WorkItem, mismatch
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
 from shared.triggers.delayed import send_later
-from shared.verify.links import PROOF_WINDOW
 
 log = logging.getLogger(__name__)
 # How soon a work item waiting for the user's proof looks again.
@@ -114,7 +111,7 @@ async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> Non
             lease_seconds=settings.lease_seconds,
             retry_transient=True,
             policy=TargetPolicy.from_settings(settings),
-            notifier=Notifier(gateway.mail, ledger, settings),
+            notifier=_notifier(gateway, ledger),
         )
     except (TargetProtectedError, UserNotFoundError, PlanConflictError, GraphError):
         pass  # recorded as failed in the ledger; another delivery would not change that
@@ -123,6 +120,8 @@ async def process_reset(msg: func.QueueMessage, callbacks: func.Out[str]) -> Non
         return
     # RetryLaterError propagates: Graph is unavailable, the queue delivers the message again.
     if item.request.callback_url is not None:
+        from shared.reset.callbacks import arm_end_callback
+
         ended = await ledger.get(record.id)
         if ended is not None:
             ended = await arm_end_callback(ledger, ended)
@@ -157,6 +156,10 @@ async def _await_proof(
 ) -> None:
     """The user has not proven who they are yet: tell the caller the page's link (once), and
     put the work item back until the reset is released, or end it when the window closed."""
+    from shared.reset.callbacks import arm_callback
+    from shared.reset.verification import end_failed
+    from shared.verify.links import PROOF_WINDOW
+
     if utc_now() - record.accepted_at > PROOF_WINDOW:
         message = await end_failed(record.id, "expired")
         if message is not None:
@@ -168,6 +171,13 @@ async def _await_proof(
         if message is not None:
             callbacks.set(message)
     await send_later(settings, settings.reset_queue_name, [msg.get_body().decode()], PROOF_POLL)
+
+
+def _notifier(gateway: Any, ledger: Any) -> Any:
+    """The user's notifications, loaded by the first reset a worker runs, not at start-up."""
+    from shared.notify.notifier import Notifier
+
+    return Notifier(gateway.mail, ledger, get_settings())
 
 
 def queue_callback(record: LedgerRecord | None, callbacks: func.Out[str]) -> None:

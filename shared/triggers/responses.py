@@ -17,14 +17,13 @@ from shared.graph.contract import GraphError, ProtectionReadError, UserNotFoundE
 from shared.guards import CallerRejectedError, TargetProtectedError
 from shared.ledger import IdempotencyConflictError, LedgerRecord, LimitReachedError
 from shared.models import Outcome, OutcomeStatus
-from shared.notify.pages import content_security_policy
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem
 from shared.reset.callbacks import CallbackNotAllowedError
 from shared.reset.plan import PlanConflictError, TapNotAllowedError
 from shared.reset.status import status_view
 from shared.reset.submission import DryRunLimitError
-from shared.reset.verification import VerificationNotConfiguredError
 from shared.settings import get_settings
+from shared.verify.errors import VerificationNotConfiguredError
 
 if TYPE_CHECKING:
     from shared.ledger.notices import Notices
@@ -47,6 +46,8 @@ def page_response(text: str) -> func.HttpResponse:
     """A page for a person: always 200 (a used or expired link gets a page that says so, not an
     error), never cached, never framed, its strict Content-Security-Policy naming the one
     inline style sheet by its hash, and no Referer that would carry the link's token."""
+    from shared.notify.pages import content_security_policy  # pages load it, not start-up
+
     return func.HttpResponse(
         text,
         status_code=200,

@@ -16,7 +16,6 @@ import azure.functions as func
 from shared.clock import utc_now
 from shared.ledger import LedgerRecord, ResetStatus, get_ledger
 from shared.reset.status import find_reset
-from shared.reset.verification import end_failed, next_step, on_callback, show_pass
 from shared.settings import get_settings
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION
 from shared.triggers.responses import page_response
@@ -53,20 +52,23 @@ async def _greeting(record: LedgerRecord) -> views.Greeting:
     return views.Greeting(notices.first_name, record.ticket_id)
 
 
-NOT_VALID = views.ended(
-    "This link does not work",
-    "It may have been copied incompletely. Open it again from the message you received.",
-)
+def _not_valid() -> str:
+    return views.ended(
+        "This link does not work",
+        "It may have been copied incompletely. Open it again from the message you received.",
+    )
 
 
 @bp.route(route=ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.queue_output(arg_name="callbacks", queue_name=CALLBACK_QUEUE_NAME, connection=QUEUE_CONNECTION)
 async def verify_page(req: func.HttpRequest, callbacks: func.Out[str]) -> func.HttpResponse:
     """The QR code to prove it is you, or how far the reset has come."""
+    from shared.reset.verification import end_failed, next_step  # loaded by the first page
+
     try:
         record = await _record(req)
         if record is None:
-            return _page(NOT_VALID)
+            return _page(_not_valid())
         greeting = await _greeting(record)
         if record.status is ResetStatus.awaiting_verification:
             if utc_now() - record.accepted_at > PROOF_WINDOW:
@@ -123,10 +125,12 @@ def _ended_text(record: LedgerRecord) -> str:
 @bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def verify_pass(req: func.HttpRequest) -> func.HttpResponse:
     """The one button: show the pass to the verified person, once."""
+    from shared.reset.verification import show_pass
+
     try:
         record = await _record(req)
         if record is None:
-            return _page(NOT_VALID)
+            return _page(_not_valid())
         greeting = await _greeting(record)
         value = await show_pass(record)
         if value is None:
@@ -163,6 +167,8 @@ async def verified_id_callback(
         return func.HttpResponse(status_code=400)
     if not isinstance(event, dict):
         return func.HttpResponse(status_code=400)
+    from shared.reset.verification import on_callback
+
     answer = await on_callback(event, req.headers.get("api-key"))
     if answer.callback is not None:
         callbacks.set(answer.callback)
