@@ -13,34 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from functools import cache
 from importlib import resources
 from string import Template
 
-
-class PageState(StrEnum):
-    stop = "stop"  # the reset waits: the button stops it
-    report = "report"  # the reset ran (or is running): the button reports it
-    stopped = "stopped"  # the button stopped it
-    reported = "reported"  # the button reported it
-    used = "used"  # the link was used before
-    expired = "expired"  # the link's time is over
-    invalid = "invalid"  # no such link (mistyped, or not one this app issued)
-
-
-@dataclass(frozen=True)
-class PageFacts:
-    """What a page shows of the reset: enough to recognise it, nothing to act on elsewhere."""
-
-    first_name: str | None  # None: the page greets no one by name (the manager's link)
-    account: str
-    ticket: str
-    requested_by: str
-    at: datetime
-    runs_at: datetime | None = None  # a held reset: when it will run unless stopped
+from shared.notify.page_states import PageFacts, PageState
 
 
 @cache

@@ -18,7 +18,7 @@ from shared.clock import utc_now
 from shared.ledger import LedgerRecord, get_ledger
 from shared.models import Recipient
 from shared.notify import links
-from shared.notify.pages import PageFacts, PageState, render
+from shared.notify.page_states import PageFacts, PageState
 from shared.reset.status import find_reset
 from shared.settings import get_settings
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION
@@ -35,6 +35,8 @@ _MAX_TOKEN = 64
 
 
 def page(state: PageState, facts: PageFacts | None = None) -> func.HttpResponse:
+    from shared.notify.pages import render  # loaded by the first page, not at start-up
+
     return page_response(render(state, facts))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
@@ -20,9 +21,10 @@ from shared.settings import get_settings
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION
 from shared.triggers.responses import page_response
 from shared.verify import links
-from shared.verify import pages as views
 from shared.verify.links import PROOF_WINDOW
-from shared.verify.rules import PLAIN
+
+if TYPE_CHECKING:
+    from shared.verify.pages import Greeting
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -47,12 +49,16 @@ async def _record(req: func.HttpRequest) -> LedgerRecord | None:
     return record
 
 
-async def _greeting(record: LedgerRecord) -> views.Greeting:
+async def _greeting(record: LedgerRecord) -> Greeting:
+    from shared.verify.pages import Greeting
+
     notices = await (await get_ledger()).notices.about(record.id)
-    return views.Greeting(notices.first_name, record.ticket_id)
+    return Greeting(notices.first_name, record.ticket_id)
 
 
 def _not_valid() -> str:
+    from shared.verify import pages as views
+
     return views.ended(
         "This link does not work",
         "It may have been copied incompletely. Open it again from the message you received.",
@@ -64,6 +70,8 @@ def _not_valid() -> str:
 async def verify_page(req: func.HttpRequest, callbacks: func.Out[str]) -> func.HttpResponse:
     """The QR code to prove it is you, or how far the reset has come."""
     from shared.reset.verification import end_failed, next_step  # loaded by the first page
+    from shared.verify import pages as views
+    from shared.verify.rules import PLAIN
 
     try:
         record = await _record(req)
@@ -126,6 +134,7 @@ def _ended_text(record: LedgerRecord) -> str:
 async def verify_pass(req: func.HttpRequest) -> func.HttpResponse:
     """The one button: show the pass to the verified person, once."""
     from shared.reset.verification import show_pass
+    from shared.verify import pages as views
 
     try:
         record = await _record(req)
