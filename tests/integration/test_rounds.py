@@ -164,11 +164,12 @@ async def test_a_whole_batch_answered_503_is_sent_again(
     batches = [r for r in graph_emulator.requests if r.batch_id is None and "$batch" in r.path]
     assert batches[0].status == 503
     # The refused batch (the UPN's resolution and the tenant-wide read beside it) ran nothing.
-    # Each of its calls was made again by the SDK's retry handler, once, after its own
-    # back-off: alone, or with another whose back-off ended at the same moment (a busy machine
-    # lines them up); then the account's reads and the deletions; nothing was repeated.
+    # Each of its two calls was made again by the SDK's retry handler, once, after its own
+    # back-off: alone, or joining whatever left at that moment (on a busy machine, the
+    # account's five reads); then the deletions; nothing was repeated (below).
     sizes = graph_emulator.batch_sizes()
-    assert sizes[0] == 0 and sizes[-2:] == [5, 9], sizes
+    assert sizes[0] == 0 and sizes[-1] == 9, sizes
+    assert 5 <= sum(sizes[1:-1]) <= 5 + 2, sizes
     calls = [
         (r.method, r.path, str(sorted(r.query.items())))
         for r in graph_emulator.requests
