@@ -35,7 +35,7 @@ class MethodKind:
     collection: str
     defaults: dict[str, Any]
     # False for types Graph v1.0 lists under /authentication/methods but has no collection for
-    # (they are managed under Graph beta): reading or deleting them through v1.0 is a 404/405.
+    # here: reading or deleting them through a v1.0 collection is not routed.
     v1_collection: bool = True
 
 
@@ -111,7 +111,8 @@ METHOD_KINDS: dict[str, MethodKind] = {
             {"displayName": "Key fob", "device": None},
             v1_collection=False,
         ),
-        # QR code + PIN sign-in for frontline workers (qrCodePinAuthenticationMethod, beta).
+        # QR code + PIN sign-in for frontline workers (qrCodePinAuthenticationMethod). Microsoft
+        # now documents a v1.0 delete of it (/authentication/qrCodePinMethod); not modelled yet.
         MethodKind(
             "qrCodePin",
             "qrCodePinAuthenticationMethod",

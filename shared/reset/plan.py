@@ -55,17 +55,19 @@ class MethodNotRemovableError(PlanConflictError):
     A reset that went ahead would delete what it can and then fail on whatever Graph refuses
     while that method remains (the default method is deleted last, and Graph refuses to delete
     the default while any other method is there): the user is left half reset. So it is refused
-    before any change, naming each method by Graph's ``@odata.type`` and id. This covers the
-    types Graph v1.0 lists but has no collection to delete them from (hardware OATH tokens and
-    QR code + PIN methods are managed under Graph beta only, see
-    https://learn.microsoft.com/graph/api/resources/hardwareoathauthenticationmethod?view=graph-rest-beta)
-    and any type Graph adds later that this app does not know yet.
+    before any change, naming each method by Graph's ``@odata.type`` and id. This covers hardware
+    OATH tokens (managed under Graph beta only: unassigning one is
+    ``DELETE /beta/users/{id}/authentication/hardwareOathMethods/{id}``, see
+    https://learn.microsoft.com/graph/api/authentication-delete-hardwareoathmethods?view=graph-rest-beta),
+    QR code + PIN methods (Microsoft now documents a v1.0 delete,
+    https://learn.microsoft.com/graph/api/qrcodepinauthenticationmethod-delete?view=graph-rest-1.0,
+    but the Graph SDK this app pins has no request builder for it) and any type Graph adds later.
     """
 
     def __init__(self, methods: tuple[RegisteredMethod, ...]) -> None:
         self.methods = methods
         named = "; ".join(
-            f"{type_name(m.odata_type)} ({m.odata_type}, id {m.id}): no Graph v1.0 delete"
+            f"{type_name(m.odata_type)} ({m.odata_type}, id {m.id}): this app has no delete for it"
             for m in methods
         )
         super().__init__(
