@@ -1,5 +1,6 @@
-"""Authentication methods as records: the kinds Graph v1.0 knows, how each one reads back,
-the tenant's Temporary Access Pass policy, and the ids and defaults a seeded method gets.
+"""Authentication methods as records: the kinds Graph v1.0 knows (and those it lists with no
+v1.0 collection to delete them from), how each one reads back, the tenant's Temporary Access Pass
+policy, and the ids and defaults a seeded method gets.
 
 Kept apart from the user record so the per-kind facts Graph documents (``@odata.type``,
 collection name, fixed ids of phone and email methods) sit in one table.
@@ -33,6 +34,9 @@ class MethodKind:
     odata_type: str
     collection: str
     defaults: dict[str, Any]
+    # False for types Graph v1.0 lists under /authentication/methods but has no collection for
+    # here: reading or deleting them through a v1.0 collection is not routed.
+    v1_collection: bool = True
 
 
 METHOD_KINDS: dict[str, MethodKind] = {
@@ -98,9 +102,37 @@ METHOD_KINDS: dict[str, MethodKind] = {
             "externalAuthenticationMethods",
             {"configurationId": None, "displayName": "External MFA"},
         ),
+        # A hardware OATH token (key fob) assigned to the user; Graph beta documents the type
+        # (hardwareOathAuthenticationMethod) and its collection, v1.0 has neither.
+        MethodKind(
+            "hardwareOath",
+            "hardwareOathAuthenticationMethod",
+            "hardwareOathMethods",
+            {"displayName": "Key fob", "device": None},
+            v1_collection=False,
+        ),
+        # QR code + PIN sign-in for frontline workers (qrCodePinAuthenticationMethod). Microsoft
+        # now documents a v1.0 delete of it (/authentication/qrCodePinMethod); not modelled yet.
+        MethodKind(
+            "qrCodePin",
+            "qrCodePinAuthenticationMethod",
+            "qrCodePinMethods",
+            {"standardQRCode": None, "temporaryQRCode": None, "pin": None},
+            v1_collection=False,
+        ),
+        # Stands for any type Graph adds after the app was written: a name nobody knows.
+        MethodKind(
+            "futureType",
+            "futureSignInAuthenticationMethod",
+            "futureSignInMethods",
+            {"displayName": "Something new"},
+            v1_collection=False,
+        ),
     )
 }
-COLLECTION_KINDS: dict[str, MethodKind] = {k.collection: k for k in METHOD_KINDS.values()}
+COLLECTION_KINDS: dict[str, MethodKind] = {
+    k.collection: k for k in METHOD_KINDS.values() if k.v1_collection
+}
 PHONE_TYPES = ("mobile", "alternateMobile", "office")
 TAP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789+=@#!"
 

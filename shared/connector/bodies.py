@@ -213,6 +213,15 @@ def _problem(translator: Translator) -> None:
         },
         "required": ["pointer", "detail"],
     }
+    translator.definitions["UnremovableMethod"] = {
+        "type": "object",
+        "properties": {
+            "type": member(text, "Method type", "Its name, e.g. hardwareOath or qrCodePin."),
+            "odata_type": member(text, "Graph type", "Graph's @odata.type of the method."),
+            "id": member(text, "Method id", "The method's id in Graph."),
+        },
+        "required": ["type", "odata_type", "id"],
+    }
     translator.definitions["Problem"] = {
         "type": "object",
         "description": "RFC 9457 problem details (application/problem+json). No problem ever "
@@ -235,6 +244,11 @@ def _problem(translator: Translator) -> None:
                 "Pass policy rule",
                 "tap-not-allowed: tap-policy-disabled, tap-user-not-targeted, "
                 "tap-user-excluded, tap-lifetime or tap-one-time-only.",
+            ),
+            "methods": member(
+                {"type": "array", "items": {"$ref": "#/definitions/UnremovableMethod"}},
+                "Methods not removable",
+                "method-not-removable: each method the app cannot delete (type, odata_type, id).",
             ),
             "limit": member(
                 text, "Limit", "limit-reached: tenant-hourly-cap, user-cooldown or dry-run-rate."

@@ -60,6 +60,9 @@ class GraphErrorInfo(BaseModel):
 class Step(BaseModel):
     action: StepAction
     method_type: MethodType | None = None
+    odata_type: str | None = Field(
+        default=None, description="Graph's @odata.type of the method a delete step removes."
+    )
     method_id: str | None = None
     phone_type: PhoneType | None = None
     result: StepResult = StepResult.planned

@@ -359,7 +359,7 @@ class _Run:
             after = await self.graph.list_methods(self.user_id)
         except GraphError as exc:
             gone = {s.method_id for s in outcome.steps if s.result in _FINISHED}
-            known = (*self.plan.deletions, *self.plan.unsupported, *self.plan.kept)
+            known = (*self.plan.deletions, *self.plan.kept)
             outcome.remaining_methods = [m for m in known if m.id not in gone]
             outcome.remaining_methods_verified = False
             outcome.status = OutcomeStatus.failed

@@ -49,6 +49,44 @@ class PlanConflictError(Exception):
     """The request cannot be carried out on this user as asked; nothing has been changed."""
 
 
+class MethodNotRemovableError(PlanConflictError):
+    """The user holds a method this app cannot delete, and the request would remove it.
+
+    A reset that went ahead would delete what it can and then fail on whatever Graph refuses
+    while that method remains (the default method is deleted last, and Graph refuses to delete
+    the default while any other method is there): the user is left half reset. So it is refused
+    before any change, naming each method by Graph's ``@odata.type`` and id. This covers hardware
+    OATH tokens (managed under Graph beta only: unassigning one is
+    ``DELETE /beta/users/{id}/authentication/hardwareOathMethods/{id}``, see
+    https://learn.microsoft.com/graph/api/authentication-delete-hardwareoathmethods?view=graph-rest-beta),
+    QR code + PIN methods (Microsoft now documents a v1.0 delete,
+    https://learn.microsoft.com/graph/api/qrcodepinauthenticationmethod-delete?view=graph-rest-1.0,
+    but the Graph SDK this app pins has no request builder for it) and any type Graph adds later.
+    """
+
+    def __init__(self, methods: tuple[RegisteredMethod, ...]) -> None:
+        self.methods = methods
+        named = "; ".join(
+            f"{type_name(m.odata_type)} ({m.odata_type}, id {m.id}): this app has no delete for it"
+            for m in methods
+        )
+        super().__init__(
+            f"the user holds method(s) this app cannot remove: {named}. Remove them in the "
+            "Entra admin center first, or name in remove_methods only the types to remove "
+            "(they stay, and so does the default method if it is one of them)"
+        )
+
+
+def type_name(odata_type: str) -> str:
+    """``#microsoft.graph.hardwareOathAuthenticationMethod`` -> ``hardwareOath``: the name a
+    person knows the type by, also for a type Graph adds after this app was written."""
+    name = odata_type.rsplit(".", 1)[-1]
+    for suffix in ("AuthenticationMethod", "Method"):
+        if name.endswith(suffix) and name != suffix:
+            return name[: -len(suffix)]
+    return name or "unknown"
+
+
 class TapNotAllowedError(PlanConflictError):
     """The tenant's Temporary Access Pass policy would refuse the pass: refused before any
     deletion, so the user is never left with no method and no pass. ``rule`` names it."""
@@ -104,7 +142,6 @@ def check_tap_policy(
 @dataclass(frozen=True)
 class Plan:
     deletions: tuple[RegisteredMethod, ...]
-    unsupported: tuple[RegisteredMethod, ...]
     kept: tuple[RegisteredMethod, ...]
     revoke_sessions: bool
     new_phone: NewPhone | None
@@ -116,19 +153,11 @@ class Plan:
             Step(
                 action=StepAction.delete_method,
                 method_type=m.type,
+                odata_type=m.odata_type,
                 method_id=m.id,
                 phone_type=m.phone_type,
             )
             for m in self.deletions
-        ]
-        steps += [
-            Step(
-                action=StepAction.delete_method,
-                method_id=m.id,
-                result=StepResult.skipped,
-                detail=f"{m.odata_type} cannot be deleted through Graph v1.0",
-            )
-            for m in self.unsupported
         ]
         if self.revoke_sessions and self.guest:
             steps.append(
@@ -182,8 +211,11 @@ def build_plan(
         (m for m in methods if m.type is not None and m.type in selected), key=_deletion_key
     )
     kept = [m for m in methods if m.type is not None and m.type not in selected]
-    # Types v1.0 cannot delete (hardware OATH, ...) are only "selected" by a request for "all".
-    unsupported = [m for m in methods if m.type is None] if request.remove_methods == "all" else []
+    # Types this app cannot delete (hardware OATH, QR code + PIN, whatever Graph adds later) are
+    # only "selected" by a request for "all": refused up front rather than skipped in silence.
+    unremovable = [m for m in methods if m.type is None]
+    if unremovable and request.remove_methods == "all":
+        raise MethodNotRemovableError(tuple(unremovable))
     if request.new_phone is not None:
         _check_new_phone(request.new_phone, kept)
     if guest and request.temporary_access_pass is not None:
@@ -193,8 +225,7 @@ def build_plan(
         )
     return Plan(
         deletions=tuple(deletions),
-        unsupported=tuple(unsupported),
-        kept=tuple(kept + [m for m in methods if m.type is None and m not in unsupported]),
+        kept=tuple(kept + unremovable),
         revoke_sessions=request.revoke_sessions,
         new_phone=request.new_phone,
         temporary_access_pass=request.temporary_access_pass,

@@ -19,7 +19,12 @@ from shared.ledger import IdempotencyConflictError, LedgerRecord, LimitReachedEr
 from shared.models import Outcome, OutcomeStatus
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem
 from shared.reset.callbacks import CallbackNotAllowedError
-from shared.reset.plan import PlanConflictError, TapNotAllowedError
+from shared.reset.plan import (
+    MethodNotRemovableError,
+    PlanConflictError,
+    TapNotAllowedError,
+    type_name,
+)
 from shared.reset.status import status_view
 from shared.reset.submission import DryRunLimitError
 from shared.settings import get_settings
@@ -156,6 +161,19 @@ def refusal_problem(exc: Exception) -> Problem | None:
             "The Temporary Access Pass policy would refuse this pass",
             f"Nothing was changed: {exc.detail}.",
             extensions={"rule": exc.rule},
+        )
+    if isinstance(exc, MethodNotRemovableError):
+        return Problem(
+            409,
+            "method-not-removable",
+            "The user holds a method this app cannot remove",
+            f"Nothing was changed: {exc}.",
+            extensions={
+                "methods": [
+                    {"type": type_name(m.odata_type), "odata_type": m.odata_type, "id": m.id}
+                    for m in exc.methods
+                ]
+            },
         )
     if isinstance(exc, PlanConflictError):
         return Problem(409, "reset-conflict", "The reset cannot be done as asked", str(exc))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.models import MethodType, PhoneType, RegisteredMethod, ResetRequest, StepAction
-from shared.reset.plan import PlanConflictError, build_plan
+from shared.reset.plan import MethodNotRemovableError, PlanConflictError, build_plan, type_name
 
 MOBILE = "3179e48a-750b-4051-897c-87b9720928f7"
 ALTERNATE = "b6332ec1-7057-4abe-9331-3d72feddfe41"
@@ -30,8 +30,8 @@ EVERYTHING = [
     method(MethodType.windows_hello_for_business, "w1"),
     method(MethodType.temporary_access_pass, "t1"),
     method(MethodType.software_oath, "o1"),
-    method(None, "h1"),
 ]
+HARDWARE = method(None, "h1")
 
 
 def request(**fields: Any) -> ResetRequest:
@@ -61,14 +61,43 @@ def test_steps_run_deletes_then_revoke_then_new_credentials():
     ]
 
 
-def test_unsupported_types_are_shown_as_skipped_only_for_all():
-    everything = build_plan(request(), EVERYTHING)
-    skipped = [s for s in everything.steps() if s.method_id == "h1"]
-    assert len(skipped) == 1 and skipped[0].result == "skipped"
-    assert "hardwareOath" in (skipped[0].detail or "")
-    listed = build_plan(request(remove_methods=["fido2"]), EVERYTHING)
+def test_a_method_the_app_cannot_delete_refuses_a_reset_of_all_and_is_named():
+    with pytest.raises(MethodNotRemovableError) as refused:
+        build_plan(request(), [*EVERYTHING, HARDWARE])
+    assert [m.id for m in refused.value.methods] == ["h1"]
+    assert "hardwareOath" in str(refused.value) and "id h1" in str(refused.value)
+    # keep_methods cannot keep a type the app does not know: still refused.
+    with pytest.raises(MethodNotRemovableError):
+        build_plan(request(keep_methods=["phone"]), [*EVERYTHING, HARDWARE])
+
+
+def test_a_listed_request_keeps_what_the_app_cannot_delete_and_says_so():
+    listed = build_plan(request(remove_methods=["fido2"]), [*EVERYTHING, HARDWARE])
     assert [m.id for m in listed.deletions] == ["f1"]
+    assert "h1" in {m.id for m in listed.kept}
     assert not [s for s in listed.steps() if s.method_id == "h1"]
+
+
+def test_every_delete_step_carries_graphs_type():
+    steps = build_plan(request(), EVERYTHING).steps()
+    deletes = [s for s in steps if s.action is StepAction.delete_method]
+    assert deletes and all(
+        s.method_type is not None and s.odata_type == s.method_type.odata_type for s in deletes
+    )
+
+
+@pytest.mark.parametrize(
+    ("odata_type", "name"),
+    [
+        ("#microsoft.graph.hardwareOathAuthenticationMethod", "hardwareOath"),
+        ("#microsoft.graph.qrCodePinAuthenticationMethod", "qrCodePin"),
+        ("#microsoft.graph.futureSignInAuthenticationMethod", "futureSignIn"),
+        ("#microsoft.graph.somethingElse", "somethingElse"),
+        ("", "unknown"),
+    ],
+)
+def test_a_type_is_named_as_people_know_it(odata_type: str, name: str):
+    assert type_name(odata_type) == name
 
 
 def test_kept_types_are_never_in_the_plan():
