@@ -20,6 +20,7 @@ from shared.models import (
     MethodType,
     PhoneType,
     RegisteredMethod,
+    mask_address,
     mask_phone_number,
 )
 
@@ -67,13 +68,6 @@ def item_builder(auth: AuthenticationRequestBuilder, kind: MethodType, method_id
     return builders[kind]()
 
 
-def mask_email(address: str | None) -> str | None:
-    if not address or "@" not in address:
-        return None
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
 def describe_method(method: Json) -> RegisteredMethod | None:
     """Our view of one method as Graph sent it; None for the password, which a reset never
     touches."""
@@ -88,7 +82,7 @@ def describe_method(method: Json) -> RegisteredMethod | None:
         phone_type = PhoneType(raw_type) if raw_type in set(PhoneType) else None
         display = mask_phone_number(method.get("phoneNumber"))
     elif kind is MethodType.email:
-        display = mask_email(method.get("emailAddress"))
+        display = mask_address(method.get("emailAddress"))
     return RegisteredMethod(
         type=kind,
         odata_type=odata_type,

@@ -15,6 +15,8 @@ from shared.guards.targets import public_refusal
 from shared.ledger import LedgerRecord, get_ledger
 from shared.ledger.records import hold_view
 from shared.models import CallerView, DisputeView, NotificationView, Recipient
+from shared.settings import get_settings
+from shared.verify import links
 
 if TYPE_CHECKING:
     from shared.ledger.notices import Notices
@@ -31,10 +33,9 @@ async def find_reset(reset_id: str) -> LedgerRecord | None:
 
 
 def verification_link(reset_id: str) -> str | None:
-    from shared.reset.verification import page_link
-    from shared.settings import get_settings
-
-    return page_link(get_settings(), reset_id)
+    settings = get_settings()
+    base = settings.links_base_url
+    return links.page_url(base, settings.keyring(), reset_id) if base else None
 
 
 def status_view(

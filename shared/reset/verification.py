@@ -55,11 +55,6 @@ def check_ready(settings: Settings) -> None:
         raise VerificationNotConfiguredError(VerificationNotConfiguredError.detail)
 
 
-def page_link(settings: Settings, reset_id: str) -> str | None:
-    base = settings.links_base_url
-    return links.page_url(base, settings.keyring(), reset_id) if base else None
-
-
 @dataclass(frozen=True)
 class Step:
     """What the user's page shows next."""
@@ -173,7 +168,7 @@ async def on_callback(event: dict[str, Any], api_key: str | None) -> Answer:
         return Answer(409)  # this request's result was taken already: a replay
     record = await ledger.get(reset_id)
     if record is None or record.status is not ResetStatus.awaiting_verification:
-        await ledger.verifications.change(reset_id, _decided(request_id, None, None))
+        await ledger.verifications.change(reset_id, _decided(request_id, None))
         return Answer(200)  # cancelled, or decided by another request meanwhile
     if status == "presentation_error":
         code = str((event.get("error") or {}).get("code") or "")
@@ -197,7 +192,7 @@ def _retrieved(request_id: str) -> Any:
     return change
 
 
-def _decided(request_id: str, verdict: Verdict | None, attempts_limit: int | None) -> Any:
+def _decided(request_id: str, verdict: Verdict | None) -> Any:
     def change(v: Verification) -> Verification | None:
         if v.requests[request_id].get("decided"):
             return None
@@ -218,17 +213,16 @@ async def _decide(
     record: LedgerRecord, request_id: str, verdict: Verdict, settings: Settings
 ) -> Answer:
     ledger = await get_ledger()
-    written = await ledger.verifications.change(
-        record.id, _decided(request_id, verdict, settings.verification_attempts)
-    )
+    written = await ledger.verifications.change(record.id, _decided(request_id, verdict))
     if written is None or written.outcome.get("request_id") != request_id:
         return Answer(409)  # decided by a duplicate of this callback first
     detail = (
         f"verified: {verdict.type} from {verdict.issuer}, claims compared "
         f"{', '.join(verdict.claims)}, Face Check {verdict.score}, request {request_id}"
         if verdict.proven
-        else f"verification-failed: {verdict.rule} (attempt {written.attempts} of "
-        f"{settings.verification_attempts}), request {request_id}"
+        else failure_detail(
+            verdict.rule, written.attempts, settings.verification_attempts, request_id
+        )
     )
     audit.emit_record(
         AuditEvent.verified if verdict.proven else AuditEvent.verification_failed,
@@ -241,6 +235,11 @@ async def _decide(
     if written.attempts >= settings.verification_attempts:
         return Answer(200, await end_failed(record.id, verdict.rule))
     return Answer(200)
+
+
+def failure_detail(rule: str | None, attempt: int, attempts: int, request_id: str) -> str:
+    """A failed presentation as the audit trail tells it (the workbook reads the rule from it)."""
+    return f"verification-failed: {rule} (attempt {attempt} of {attempts}), request {request_id}"
 
 
 async def end_failed(reset_id: str, rule: str | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 from pydantic import ValidationError
@@ -19,7 +19,7 @@ from shared import audit
 from shared.audit import AuditEvent
 from shared.clock import utc_now
 from shared.graph.client import get_gateway
-from shared.graph.contract import GraphError, UserNotFoundError
+from shared.graph.contract import Gateway, GraphError, UserNotFoundError
 from shared.guards import TargetPolicy, TargetProtectedError
 from shared.keyring import Keyring
 from shared.ledger import (
@@ -37,6 +37,10 @@ from shared.settings import Settings, SettingsError, get_settings
 from shared.signing import WorkItem, mismatch
 from shared.triggers import CALLBACK_QUEUE_NAME, QUEUE_CONNECTION, QUEUE_NAME
 from shared.triggers.delayed import send_later
+
+if TYPE_CHECKING:
+    from shared.ledger import Ledger
+    from shared.notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
 # How soon a work item waiting for the user's proof looks again.
@@ -173,7 +177,7 @@ async def _await_proof(
     await send_later(settings, settings.reset_queue_name, [msg.get_body().decode()], PROOF_POLL)
 
 
-def _notifier(gateway: Any, ledger: Any) -> Any:
+def _notifier(gateway: Gateway, ledger: Ledger) -> Notifier:
     """The user's notifications, loaded by the first reset a worker runs, not at start-up."""
     from shared.notify.notifier import Notifier
 

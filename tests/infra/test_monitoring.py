@@ -43,6 +43,7 @@ from shared.models import (
 )
 from shared.reset.callbacks import Attempt, describe
 from shared.reset.submission import _why
+from shared.reset.verification import failure_detail
 from tests.support.bicep import INFRA, body, parse, resources_of_type, template
 from tests.support.paths import REPO_ROOT
 
@@ -399,8 +400,9 @@ def test_the_callback_host_is_read_from_every_callback_detail():
         for pattern in re.findall(r'extract\(@"([^"]*)", 1,', text)
     }
     assert patterns == {r"callback to ([^ :]+)", r"verification-failed: ([a-z-]+)"}
-    # The rule of a failed presentation, as shared.reset.verification writes it.
-    rule = re.search(r"verification-failed: ([a-z-]+)", "verification-failed: face-check (at")
+    # The rule of a failed presentation, from the detail the code writes for it.
+    written = failure_detail("face-check", 1, 3, "r-1")
+    rule = re.search(r"verification-failed: ([a-z-]+)", written)
     assert rule and rule.group(1) == "face-check"
     pattern = r"callback to ([^ :]+)"
     host = "yourco.service-now.com"
