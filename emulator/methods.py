@@ -34,9 +34,12 @@ class MethodKind:
     odata_type: str
     collection: str
     defaults: dict[str, Any]
-    # False for types Graph v1.0 lists under /authentication/methods but has no collection for
-    # here: reading or deleting them through a v1.0 collection is not routed.
-    v1_collection: bool = True
+    # The versions that serve ``collection`` (list, get, delete): none for a type with no
+    # collection (QR code + PIN is a singleton, ``qrCodePinMethod``; a future type has none).
+    collection_versions: tuple[str, ...] = ("v1.0", "beta")
+    # The versions whose /authentication/methods lists it: Graph lists "only the methods
+    # supported on this API version", and hardware OATH tokens are beta only.
+    listed_in: tuple[str, ...] = ("v1.0", "beta")
 
 
 METHOD_KINDS: dict[str, MethodKind] = {
@@ -102,23 +105,25 @@ METHOD_KINDS: dict[str, MethodKind] = {
             "externalAuthenticationMethods",
             {"configurationId": None, "displayName": "External MFA"},
         ),
-        # A hardware OATH token (key fob) assigned to the user; Graph beta documents the type
-        # (hardwareOathAuthenticationMethod) and its collection, v1.0 has neither.
+        # A hardware OATH token (key fob) assigned to the user: Graph beta documents the type
+        # and its collection (list, get, and a delete that unassigns the token, which stays in
+        # the tenant's inventory); v1.0 has neither, so its listing leaves tokens out.
         MethodKind(
             "hardwareOath",
             "hardwareOathAuthenticationMethod",
             "hardwareOathMethods",
-            {"displayName": "Key fob", "device": None},
-            v1_collection=False,
+            {"device": None},
+            collection_versions=("beta",),
+            listed_in=("beta",),
         ),
-        # QR code + PIN sign-in for frontline workers (qrCodePinAuthenticationMethod). Microsoft
-        # now documents a v1.0 delete of it (/authentication/qrCodePinMethod); not modelled yet.
+        # QR code + PIN sign-in for frontline workers: a v1.0 type, one per user, read and
+        # deleted at /authentication/qrCodePinMethod in v1.0 and beta (no collection).
         MethodKind(
             "qrCodePin",
             "qrCodePinAuthenticationMethod",
-            "qrCodePinMethods",
+            "qrCodePinMethod",
             {"standardQRCode": None, "temporaryQRCode": None, "pin": None},
-            v1_collection=False,
+            collection_versions=(),
         ),
         # Stands for any type Graph adds after the app was written: a name nobody knows.
         MethodKind(
@@ -126,12 +131,12 @@ METHOD_KINDS: dict[str, MethodKind] = {
             "futureSignInAuthenticationMethod",
             "futureSignInMethods",
             {"displayName": "Something new"},
-            v1_collection=False,
+            collection_versions=(),
         ),
     )
 }
 COLLECTION_KINDS: dict[str, MethodKind] = {
-    k.collection: k for k in METHOD_KINDS.values() if k.v1_collection
+    k.collection: k for k in METHOD_KINDS.values() if k.collection_versions
 }
 PHONE_TYPES = ("mobile", "alternateMobile", "office")
 TAP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789+=@#!"
@@ -211,6 +216,23 @@ class TapPolicy:
         }
 
 
+def hardware_device(token_id: str, name: str, *, assigned_to: str | None) -> dict[str, Any]:
+    """A hardware OATH token as beta shows it inside the method (``device``); the secret key
+    is never returned."""
+    return {
+        "id": token_id,
+        "displayName": name,
+        "serialNumber": "TOTP" + token_id.replace("-", "")[:6].upper(),
+        "manufacturer": "Contoso",
+        "model": "Hardware Token 1000",
+        "secretKey": None,
+        "timeIntervalInSeconds": 30,
+        "status": "activated",
+        "hashFunction": "hmacsha1",
+        "assignedTo": None if assigned_to is None else {"displayName": assigned_to},
+    }
+
+
 def new_tap_value(length: int) -> str:
     return "".join(secrets.choice(TAP_ALPHABET) for _ in range(max(8, length)))
 
@@ -273,6 +295,10 @@ def seeded_method(
         if values["isUsableOnce"] is None:
             values["isUsableOnce"] = policy.usable_once_default
         mid = (given or new_guid()).lower()
+    elif info.kind == "hardwareOath":
+        mid = (given or new_guid()).lower()
+        if values["device"] is None:
+            values["device"] = hardware_device(mid, "Key fob", assigned_to=user_principal_name)
     else:
         if info.kind == "externalAuthentication" and values["configurationId"] is None:
             values["configurationId"] = stable_guid("external", values["displayName"])

@@ -8,6 +8,7 @@ and the signing keys (JWKS) are not logged at all, so neither counts as a round 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,7 +22,9 @@ class RecordedRequest:
     Requests inside a ``$batch`` are recorded too, after the ``$batch`` request itself,
     with ``batch_id`` set to their id in the batch, ``batch_request_id`` to the
     ``request_id`` of the ``$batch`` that carried them, and ``raw_path`` set to their
-    relative ``url``; ``path`` is normalised to ``/v1.0/...`` so a test can treat both alike.
+    relative ``url``; ``path`` is normalised to ``/v1.0/...`` (``/beta/...`` in a beta batch)
+    so a test can treat both alike. ``started`` and ``finished`` are monotonic clock readings
+    (``finished`` equals ``started`` until the answer is sent).
     ``status`` 0 means no response was written: the connection was dropped (by a
     ``Fault(drop=True)`` or ``drop_after=True``). Items of a batch whose answer was dropped
     keep the status they were answered with inside the batch, which never reached the
@@ -39,6 +42,8 @@ class RecordedRequest:
     request_id: str
     batch_id: str | None = None
     batch_request_id: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
 
 
 class Slot:
@@ -61,6 +66,7 @@ class RequestLog:
     def record(
         self, call: GraphCall, batch_id: str | None = None, batch_request_id: str | None = None
     ) -> Slot:
+        now = time.monotonic()
         slot = Slot(
             RecordedRequest(
                 method=call.method,
@@ -73,6 +79,8 @@ class RequestLog:
                 request_id=call.request_id,
                 batch_id=batch_id,
                 batch_request_id=batch_request_id,
+                started=now,
+                finished=now,
             )
         )
         with self._lock:
@@ -81,7 +89,7 @@ class RequestLog:
 
     def finish(self, slot: Slot, status: int) -> None:
         with self._lock:
-            slot.record = replace(slot.record, status=status)
+            slot.record = replace(slot.record, status=status, finished=time.monotonic())
 
     def snapshot(self) -> list[RecordedRequest]:
         with self._lock:
@@ -94,7 +102,19 @@ class RequestLog:
 
 def is_batch_path(path: str) -> bool:
     """Whether a recorded (decoded, ``/v1.0/...``) path is the ``$batch`` endpoint."""
-    return path.rstrip("/").lower() == "/v1.0/$batch"
+    return path.rstrip("/").lower() in ("/v1.0/$batch", "/beta/$batch")
+
+
+def sequential_rounds(records: list[RecordedRequest]) -> int:
+    """Rounds as a client waits for them: top-level requests in flight at the same time (a
+    v1.0 batch and a beta call beside it) count once."""
+    spans = sorted((r.started, r.finished) for r in records if r.batch_id is None)
+    rounds, end = 0, float("-inf")
+    for start, finish in spans:
+        if start >= end:
+            rounds += 1
+        end = max(end, finish)
+    return rounds
 
 
 def round_trips(records: list[RecordedRequest]) -> int:

@@ -1,5 +1,5 @@
 """The emulator as tests and the demo use it: :class:`GraphEmulator` starts a loopback
-server that serves Graph v1.0, the managed-identity token endpoint, the caller tenant's
+server that serves Graph (v1.0 and beta), the managed-identity token endpoint, the caller tenant's
 signing keys and Verified ID (``verified_id``), and records every Graph request it answers.
 
 Scripted faults are applied here, before a request reaches its Graph handler (or, for
@@ -356,11 +356,6 @@ class GraphEmulator:
 
     def _handle(self, call: GraphCall, batch: bool, latency: float) -> GraphResult:
         service = self._service_or_fail()
-        if not (call.path == "/v1.0" or call.path.startswith("/v1.0/")):
-            return render_error(
-                call,
-                GraphError(400, "BadRequest", "This emulator serves Microsoft Graph v1.0 only."),
-            )
         if self.require_auth:
             denied = self._identity.authenticate(call.headers.get("authorization", ""), self.origin)
             if denied is not None:

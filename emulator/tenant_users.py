@@ -58,6 +58,9 @@ class UserDirectory:
         # Entra application permissions of the app's identity; edit to test a missing grant.
         self.app_roles: set[str] = set(DEFAULT_APP_ROLES)
         self.outbox = Outbox(self.lock)
+        # Hardware OATH tokens unassigned from their user (beta's delete), by id: still in the
+        # tenant's inventory, ready to be handed out again.
+        self.token_inventory: dict[str, dict[str, Any]] = {}
         self._users: dict[str, User] = {}
         self._send_as: set[str] = set()  # user ids in the RBAC for Applications scope
 

@@ -15,7 +15,14 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from .._common import PHONE_METHOD_IDS, GraphError, iso, parse_iso, utcnow
-from ..methods import COLLECTION_KINDS, PHONE_TYPES, Method, new_tap_value, password_method_json
+from ..methods import (
+    COLLECTION_KINDS,
+    METHOD_KINDS,
+    PHONE_TYPES,
+    Method,
+    new_tap_value,
+    password_method_json,
+)
 from ..model import User
 from .call import GraphCall, GraphResult, Service, allow, segment_not_found
 from .odata import select
@@ -33,7 +40,9 @@ def handler(
     svc: Service, call: GraphCall, raw_key: str, rest: list[str]
 ) -> Callable[[User], GraphResult]:
     """Validate the path after ``authentication/`` and the method before the user is looked
-    up, like Graph does."""
+    up, like Graph does. ``call.version`` decides what exists: hardware OATH tokens are beta
+    only, and the methods listing shows only the types of its version."""
+    version = call.version
     match rest:
         case ["methods"]:
             allow(call, "GET", code=_AM)
@@ -42,49 +51,62 @@ def handler(
             if call.method == "DELETE":
                 return lambda u: _generic_delete(svc, u, mid)
             allow(call, "GET", code=_AM)
-            return lambda u: _get_method(svc, u, raw_key, None, mid)
+            return lambda u: _get_method(svc, call, u, raw_key, None, mid)
         case ["passwordMethods"]:
             allow(call, "GET", code=_AM)
             return lambda u: _list_methods(svc, call, u, raw_key, "passwordMethods")
         case ["passwordMethods", mid]:
             allow(call, "GET", code=_AM)
-            return lambda u: _get_method(svc, u, raw_key, "passwordMethods", mid)
-        case [collection] if collection in COLLECTION_KINDS:
+            return lambda u: _get_method(svc, call, u, raw_key, "passwordMethods", mid)
+        case ["qrCodePinMethod"]:
+            if call.method == "DELETE":
+                return lambda u: _delete_qr_code_pin(svc, u)
+            allow(call, "GET", code=_AM)
+            return lambda u: _get_qr_code_pin(svc, call, u, raw_key)
+        case [collection] if version in _versions_of(collection):
             if call.method == "POST" and collection == "phoneMethods":
                 return lambda u: _create_phone(svc, call, u, raw_key)
             if call.method == "POST" and collection == "temporaryAccessPassMethods":
                 return lambda u: _create_tap(svc, call, u, raw_key)
             allow(call, "GET", code=_AM)
             return lambda u: _list_methods(svc, call, u, raw_key, collection)
-        case [collection, mid] if collection in COLLECTION_KINDS:
+        case [collection, mid] if version in _versions_of(collection):
             if call.method == "DELETE":
                 return lambda u: _delete_method(svc, u, collection, mid)
             if call.method == "PATCH" and collection == "phoneMethods":
                 return lambda u: _update_phone(call, u, mid)
             allow(call, "GET", code=_AM)
-            return lambda u: _get_method(svc, u, raw_key, collection, mid)
+            return lambda u: _get_method(svc, call, u, raw_key, collection, mid)
         case _:
             segment_not_found(rest[0])
 
 
-def _method_items(user: User, collection: str | None) -> list[dict[str, Any]]:
+def _versions_of(collection: str) -> tuple[str, ...]:
+    kind = COLLECTION_KINDS.get(collection)
+    return kind.collection_versions if kind is not None else ()
+
+
+def _method_items(user: User, collection: str | None, version: str) -> list[dict[str, Any]]:
     now = utcnow()
     password = [password_method_json(user.created)]
     if collection == "passwordMethods":
         return password
-    kind = COLLECTION_KINDS[collection].kind if collection else None
-    methods = [m.to_json(now) for m in user.methods.values() if kind in (None, m.kind)]
-    return password + methods if collection is None else methods
+    if collection is None:
+        listed = [m for m in user.methods.values() if version in METHOD_KINDS[m.kind].listed_in]
+        return password + [m.to_json(now) for m in listed]
+    kind = COLLECTION_KINDS[collection].kind
+    return [m.to_json(now) for m in user.methods.values() if m.kind == kind]
 
 
-def _context(svc: Service, raw_key: str, collection: str | None) -> str:
-    return f"{svc.base_url}/$metadata#users('{raw_key}')/authentication/{collection or 'methods'}"
+def _context(svc: Service, call: GraphCall, raw_key: str, collection: str | None) -> str:
+    root = f"{svc.origin}/{call.version}"
+    return f"{root}/$metadata#users('{raw_key}')/authentication/{collection or 'methods'}"
 
 
 def _list_methods(
     svc: Service, call: GraphCall, user: User, raw_key: str, collection: str | None
 ) -> GraphResult:
-    items = _method_items(user, collection)
+    items = _method_items(user, collection, call.version)
     names = select(call)
     if names:
         wanted = {n.lower() for n in names}
@@ -92,17 +114,38 @@ def _list_methods(
             {k: v for k, v in item.items() if k in ("@odata.type", "id") or k.lower() in wanted}
             for item in items
         ]
-    return GraphResult(200, {"@odata.context": _context(svc, raw_key, collection), "value": items})
+    context = _context(svc, call, raw_key, collection)
+    return GraphResult(200, {"@odata.context": context, "value": items})
 
 
 def _get_method(
-    svc: Service, user: User, raw_key: str, collection: str | None, mid: str
+    svc: Service, call: GraphCall, user: User, raw_key: str, collection: str | None, mid: str
 ) -> GraphResult:
-    for item in _method_items(user, collection):
+    for item in _method_items(user, collection, call.version):
         if item["id"].lower() == mid.lower():
-            context = _context(svc, raw_key, collection) + "/$entity"
+            context = _context(svc, call, raw_key, collection) + "/$entity"
             return GraphResult(200, {"@odata.context": context, **item})
     _method_not_found(mid)
+
+
+def _qr_code_pin(user: User) -> Method | None:
+    return next((m for m in user.methods.values() if m.kind == "qrCodePin"), None)
+
+
+def _get_qr_code_pin(svc: Service, call: GraphCall, user: User, raw_key: str) -> GraphResult:
+    method = _qr_code_pin(user)
+    if method is None:
+        _method_not_found("qrCodePinMethod")
+    context = _context(svc, call, raw_key, "qrCodePinMethod") + "/$entity"
+    return GraphResult(200, {"@odata.context": context, **method.to_json()})
+
+
+def _delete_qr_code_pin(svc: Service, user: User) -> GraphResult:
+    """The singleton goes whole: both QR codes and the PIN."""
+    method = _qr_code_pin(user)
+    if method is None:
+        _method_not_found("qrCodePinMethod")
+    return _remove(svc, user, method)
 
 
 def _method_not_found(mid: str) -> NoReturn:
@@ -123,6 +166,12 @@ def _delete_method(svc: Service, user: User, collection: str, mid: str) -> Graph
     method = user.methods.get(mid.lower())
     if method is None or method.kind != kind:
         _method_not_found(mid)
+    return _remove(svc, user, method)
+
+
+def _remove(svc: Service, user: User, method: Method) -> GraphResult:
+    """Graph's rules for any deletion, then the deletion (a hardware token's unassignment)."""
+    kind = method.kind
     blocking = svc.tenant.default_blocking_kinds
     others = [
         m
@@ -150,6 +199,9 @@ def _delete_method(svc: Service, user: User, collection: str, mid: str) -> Graph
     del user.methods[method.id]
     if user.default_method_id == method.id:
         user.default_method_id = None
+    if kind == "hardwareOath":
+        device = dict(method.props.get("device") or {"id": method.id})
+        svc.tenant.token_inventory[method.id] = {**device, "assignedTo": None}
     return GraphResult(204)
 
 
@@ -193,7 +245,7 @@ def _create_phone(svc: Service, call: GraphCall, user: User, raw_key: str) -> Gr
     }
     method = Method(mid, "phone", iso(utcnow()), props)
     user.methods[mid] = method
-    context = _context(svc, raw_key, "phoneMethods") + "/$entity"
+    context = _context(svc, call, raw_key, "phoneMethods") + "/$entity"
     return GraphResult(201, {"@odata.context": context, **method.to_json()})
 
 
@@ -262,7 +314,7 @@ def _create_tap(svc: Service, call: GraphCall, user: User, raw_key: str) -> Grap
     user.last_tap = secret
     entity = method.to_json()
     entity["temporaryAccessPass"] = secret
-    context = _context(svc, raw_key, "temporaryAccessPassMethods") + "/$entity"
+    context = _context(svc, call, raw_key, "temporaryAccessPassMethods") + "/$entity"
     return GraphResult(201, {"@odata.context": context, **entity})
 
 

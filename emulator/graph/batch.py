@@ -65,7 +65,7 @@ def run_batch(
         crid = headers.get("client-request-id", outer.client_request_id)
         failed = [d for d in deps[index] if not 200 <= statuses[d] < 300]
         begin = timeline.begin(deps[index])
-        inner = _inner_call(item, headers, request_id, crid)
+        inner = _inner_call(item, headers, request_id, crid, outer.version)
         if failed:
             timeline.skip(key, begin)
             result = _item_error(
@@ -147,8 +147,9 @@ def _validate_batch(outer: GraphCall) -> list[dict[str, Any]]:
 
 
 def _inner_call(
-    item: dict[str, Any], headers: dict[str, str], request_id: str, crid: str
+    item: dict[str, Any], headers: dict[str, str], request_id: str, crid: str, version: str
 ) -> GraphCall | GraphError:
+    """One item as a call to the batch's own version: its URL is relative to it."""
     url = str(item["url"])
     has_body = "body" in item and item["body"] is not None
     if re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
@@ -183,4 +184,5 @@ def _inner_call(
         client_request_id=crid,
         version_prefix=False,
         raw_body=raw,
+        version=version,
     )

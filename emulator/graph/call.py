@@ -27,6 +27,11 @@ _FAULT_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+# The Graph versions served; beta adds what v1.0 lacks (hardware OATH tokens) and else
+# serves what v1.0 does, as far as this app is concerned.
+GRAPH_VERSIONS = ("v1.0", "beta")
+
+
 @dataclass
 class GraphCall:
     """One Graph request after transport parsing; ``segments`` are still percent-encoded
@@ -44,6 +49,8 @@ class GraphCall:
     client_request_id: str
     # The body's bytes as sent: what a non-JSON body (MIME ``sendMail``) is read from.
     raw_body: bytes = b""
+    # "v1.0" or "beta": the version the call (or the ``$batch`` carrying it) was sent to.
+    version: str = "v1.0"
 
 
 @dataclass
@@ -74,16 +81,19 @@ def make_call(
     client_request_id: str,
     version_prefix: bool,
     raw_body: bytes = b"",
+    version: str = "v1.0",
 ) -> GraphCall:
-    """Parse a request target. With ``version_prefix`` the first segment is ``v1.0`` and is
-    dropped; empty segments vanish, which tolerates the SDK's ``/v1.0//users`` slip."""
+    """Parse a request target. With ``version_prefix`` the first segment is the version
+    (``v1.0``, ``beta``) and is dropped; otherwise (a batch item) ``version`` is the batch's.
+    Empty segments vanish, which tolerates the SDK's ``/v1.0//users`` slip."""
     raw_path, _, raw_query = target.partition("?")
     segments = [s for s in raw_path.split("/") if s]
     if version_prefix:
+        version = unquote(segments[0]) if segments else ""
         segments = segments[1:]
         path = unquote(raw_path)
     else:
-        path = "/v1.0" + unquote(raw_path if raw_path.startswith("/") else "/" + raw_path)
+        path = f"/{version}" + unquote(raw_path if raw_path.startswith("/") else "/" + raw_path)
     query = dict(parse_qsl(raw_query, keep_blank_values=True))
     return GraphCall(
         method=method.upper(),
@@ -97,6 +107,7 @@ def make_call(
         request_id=request_id,
         client_request_id=client_request_id,
         raw_body=raw_body,
+        version=version,
     )
 
 

@@ -15,7 +15,15 @@ from urllib.parse import unquote
 from .._common import GraphError
 from ..tenant import Tenant
 from . import apps, auth_methods, groups, mail, roles, users
-from .call import GraphCall, GraphResult, allow, fail, render_error, segment_not_found
+from .call import (
+    GRAPH_VERSIONS,
+    GraphCall,
+    GraphResult,
+    allow,
+    fail,
+    render_error,
+    segment_not_found,
+)
 from .odata import MAX_PAGE
 
 _PAREN_KEY = re.compile(r"^(users|groups)\((.*)\)$", re.DOTALL)
@@ -43,6 +51,8 @@ class GraphService:
             return render_error(call, exc)
 
     def _route(self, call: GraphCall) -> GraphResult:
+        if call.version not in GRAPH_VERSIONS:
+            fail(400, "BadRequest", "This emulator serves Graph v1.0 and beta.")
         decoded = [unquote(s) for s in call.segments]
         if not decoded:
             fail(400, "BadRequest", "Invalid request: no resource given.")

@@ -205,7 +205,10 @@ def test_every_response_carries_request_ids(client: httpx.Client) -> None:
     assert echoed.headers["request-id"] != ok.headers["request-id"]
 
 
-def test_non_v1_paths_are_refused_with_envelope(emu: GraphEmulator, client: httpx.Client) -> None:
-    response = client.get(f"{emu.origin}/beta/users/{ADELE}")
+def test_versions_other_than_v1_and_beta_are_refused_with_envelope(
+    emu: GraphEmulator, client: httpx.Client
+) -> None:
+    assert client.get(f"{emu.origin}/beta/users/{ADELE}").status_code == 200
+    response = client.get(f"{emu.origin}/v2.0/users/{ADELE}")
     error = assert_graph_error(response, 400, "BadRequest")
-    assert "v1.0" in error["message"]
+    assert "v1.0 and beta" in error["message"]
