@@ -54,6 +54,17 @@ async def gateway(graph_emulator: GraphEmulator) -> AsyncIterator[GraphGateway]:
 
 
 @pytest.fixture
+async def beta_gateway(
+    graph_emulator: GraphEmulator, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[GraphGateway]:
+    """A gateway allowed to remove hardware OATH tokens through Graph beta."""
+    monkeypatch.setenv("GRAPH_BETA_METHODS", "true")
+    provider = GraphProvider(Settings.from_environ())
+    yield await provider.gateway()
+    await provider.close()
+
+
+@pytest.fixture
 async def app_env(
     graph_emulator: GraphEmulator,
     azurite: Azurite,

@@ -10,6 +10,11 @@ SDK's retry handler after its own ``Retry-After``, alone, and a 404 is a 404.
 
 The batches are fully parallel (no ``dependsOn``), as Graph asks: "a batch should be either
 fully sequential or fully parallel". A request that arrives alone is sent as it is.
+
+A batch is sent to one version's ``$batch`` and its items' URLs are relative to that version;
+Graph documents no way to mix versions in one batch. So a round that reaches v1.0 and beta
+(a hardware token's unassignment beside the other deletions) leaves as one batch per version,
+sent at the same moment: still one round.
 """
 
 from __future__ import annotations
@@ -48,27 +53,33 @@ _ITEM_HEADERS_DROPPED = frozenset({"content-length", "content-encoding", "transf
 @dataclass
 class _Held:
     request: httpx.Request
+    prefix: str  # the version path ("/v1.0", "/beta") its batch goes to
     answer: asyncio.Future[httpx.Response] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
 
 class BatchingTransport(httpx.AsyncBaseTransport):
-    """Sends concurrent Graph requests under ``base_url`` as ``$batch`` calls."""
+    """Sends concurrent Graph requests under each of ``roots`` (one per Graph version, on one
+    host) as ``$batch`` calls to that version."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, base_url: str) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, *roots: str) -> None:
         self._inner = inner
-        parts = urlsplit(base_url.rstrip("/"))
-        self._origin = f"{parts.scheme}://{parts.netloc}"
-        self._prefix = parts.path  # "/v1.0": item URLs are relative to it
+        parts = [urlsplit(root.rstrip("/")) for root in roots]
+        self._origin = f"{parts[0].scheme}://{parts[0].netloc}"
+        if any(f"{p.scheme}://{p.netloc}" != self._origin for p in parts):
+            raise ValueError("every Graph version batched must be on one host")
+        # "/v1.0", "/beta": item URLs are relative to their version.
+        self._prefixes = tuple(dict.fromkeys(p.path for p in parts))
         self._held: list[_Held] = []
         self._flush: asyncio.Task[None] | None = None
         self.batches_sent = 0  # for tests and the benchmark
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not self._batchable(request):
+        prefix = self._batch_prefix(request)
+        if prefix is None:
             return await self._inner.handle_async_request(request)
-        held = _Held(request)
+        held = _Held(request, prefix)
         self._held.append(held)
         if self._flush is None:
             self._flush = asyncio.create_task(self._send_when_settled())
@@ -77,17 +88,18 @@ class BatchingTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-    def _batchable(self, request: httpx.Request) -> bool:
+    def _batch_prefix(self, request: httpx.Request) -> str | None:
+        """The version whose ``$batch`` may carry this request; None: it goes alone."""
         url = request.url
         path = url.path
-        if f"{url.scheme}://{url.netloc.decode()}" != self._origin:
-            return False
-        if not path.startswith(self._prefix + "/") or path.endswith("/$batch"):
-            return False
+        if f"{url.scheme}://{url.netloc.decode()}" != self._origin or path.endswith("/$batch"):
+            return None
+        prefix = next((p for p in self._prefixes if path.startswith(p + "/")), None)
         content_type = request.headers.get("content-type", "application/json")
-        return request.method in {"GET", "POST", "PATCH", "PUT", "DELETE"} and (
+        batchable = request.method in {"GET", "POST", "PATCH", "PUT", "DELETE"} and (
             not request.content or content_type.split(";")[0].strip() == "application/json"
         )
+        return prefix if batchable else None
 
     async def _send_when_settled(self) -> None:
         seen, quiet = -1, 0
@@ -98,11 +110,15 @@ class BatchingTransport(httpx.AsyncBaseTransport):
         held, self._held = self._held, []
         # Whatever arrives from now on leaves in a batch of its own, not after this one.
         self._flush = None
-        if len(held) == 1:
-            await self._alone(held[0])
-            return
-        chunks = [held[i : i + MAX_BATCH] for i in range(0, len(held), MAX_BATCH)]
-        await asyncio.gather(*(self._batch(chunk) for chunk in chunks))
+        sends = []
+        for prefix in self._prefixes:
+            group = [h for h in held if h.prefix == prefix]
+            if len(group) == 1:
+                sends.append(self._alone(group[0]))
+            else:
+                chunks = [group[i : i + MAX_BATCH] for i in range(0, len(group), MAX_BATCH)]
+                sends.extend(self._batch(prefix, chunk) for chunk in chunks)
+        await asyncio.gather(*sends)
 
     async def _alone(self, held: _Held) -> None:
         try:
@@ -112,12 +128,13 @@ class BatchingTransport(httpx.AsyncBaseTransport):
             return
         _answer(held, response)
 
-    def _item(self, index: int, request: httpx.Request) -> dict[str, Any]:
+    def _item(self, index: int, held: _Held) -> dict[str, Any]:
+        request = held.request
         target = request.url.raw_path.decode("ascii")
         item: dict[str, Any] = {
             "id": str(index),
             "method": request.method,
-            "url": target[len(self._prefix) :],
+            "url": target[len(held.prefix) :],
         }
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _OUTER_ONLY}
         if request.content:
@@ -130,12 +147,12 @@ class BatchingTransport(httpx.AsyncBaseTransport):
             item["headers"] = headers
         return item
 
-    async def _batch(self, held: list[_Held]) -> None:
+    async def _batch(self, prefix: str, held: list[_Held]) -> None:
         first = held[0].request
-        payload = {"requests": [self._item(i, h.request) for i, h in enumerate(held, 1)]}
+        payload = {"requests": [self._item(i, h) for i, h in enumerate(held, 1)]}
         outer = httpx.Request(
             "POST",
-            f"{self._origin}{self._prefix}/$batch",
+            f"{self._origin}{prefix}/$batch",
             headers={
                 **{k: v for k, v in first.headers.items() if k.lower() in {"authorization"}},
                 "content-type": "application/json",

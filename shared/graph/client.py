@@ -112,7 +112,9 @@ class GraphProvider:
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=10.0),
             transport=BatchingTransport(
-                httpx.AsyncHTTPTransport(http2=True), settings.graph_base_url
+                httpx.AsyncHTTPTransport(http2=True),
+                settings.graph_base_url,
+                settings.graph_beta_url,
             ),
         )
         http = GraphClientFactory.create_with_default_middleware(
@@ -121,7 +123,12 @@ class GraphProvider:
         adapter = GraphRequestAdapter(auth, client=http)
         adapter.base_url = settings.graph_base_url
         self._credential, self._http = credential, http
-        return GraphGateway(GraphServiceClient(request_adapter=adapter), settings.graph_base_url)
+        return GraphGateway(
+            GraphServiceClient(request_adapter=adapter),
+            settings.graph_base_url,
+            beta_url=settings.graph_beta_url,
+            beta_methods=settings.graph_beta_methods,
+        )
 
     async def close(self) -> None:
         """Release connections; tests and the demo call this, the Functions host never does."""

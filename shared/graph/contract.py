@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from shared.models import GraphErrorInfo, PhoneType, RegisteredMethod
+from shared.models import GraphErrorInfo, MethodType, PhoneType, RegisteredMethod
 
 # Statuses worth another attempt later: throttled, unavailable, timed out, or no answer at all.
 TRANSIENT_STATUSES = frozenset({None, 408, 429, 500, 502, 503, 504})
@@ -217,6 +217,9 @@ class Gateway(Protocol):
 
     @property
     def mail(self) -> Mailer: ...
+
+    @property
+    def removable_types(self) -> frozenset[MethodType]: ...
 
     async def tap_policy(self) -> TapPolicy: ...
 

@@ -9,6 +9,7 @@ Microsoft.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import TypeVar
@@ -44,6 +45,8 @@ from shared.graph.mapping import (
     response_headers,
 )
 from shared.models import (
+    V1_REMOVABLE_METHOD_TYPES,
+    MethodType,
     PhoneType,
     RegisteredMethod,
     redact_phone_numbers,
@@ -51,6 +54,7 @@ from shared.models import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+HARDWARE_OATH_ODATA_TYPE = MethodType.hardware_oath.odata_type
 
 USER_SELECT = (
     "id",
@@ -76,11 +80,30 @@ def _user_key_url(base_url: str, key: str) -> str:
 
 
 class GraphGateway(ProtectionReads):
-    """The reset's calls, and the protection reads it inherits."""
+    """The reset's calls, and the protection reads it inherits.
 
-    def __init__(self, client: GraphServiceClient, base_url: str) -> None:
+    ``beta_methods`` (GRAPH_BETA_METHODS) lets it unassign hardware OATH tokens through
+    ``beta_url``: Graph has no v1.0 API for them, and Microsoft does not support beta in
+    production, so it is the operator's choice.
+    """
+
+    def __init__(
+        self,
+        client: GraphServiceClient,
+        base_url: str,
+        *,
+        beta_url: str | None = None,
+        beta_methods: bool = False,
+    ) -> None:
         super().__init__(client, base_url)
         self._mail = GraphMail(client, self._call, self._read)
+        self._beta_url = (beta_url or self._base_url.rsplit("/", 1)[0] + "/beta").rstrip("/")
+        self._beta_methods = beta_methods
+
+    @property
+    def removable_types(self) -> frozenset[MethodType]:
+        """The method types this gateway can delete."""
+        return frozenset(MethodType) if self._beta_methods else V1_REMOVABLE_METHOD_TYPES
 
     @property
     def mail(self) -> GraphMail:
@@ -136,10 +159,42 @@ class GraphGateway(ProtectionReads):
         )
 
     async def list_methods(self, user_id: str) -> list[RegisteredMethod]:
-        """Every registered method but the password, following paging just in case."""
+        """Every registered method but the password, following paging just in case.
+
+        Graph v1.0 lists "only the methods supported on this API version", which leaves out
+        hardware OATH tokens; they are read through beta at the same moment (the same round).
+        """
         builder = self._client.users.by_user_id(user_id).authentication.methods
-        methods = map(describe_method, await self._all_pages(builder))
+        listed, tokens = await asyncio.gather(
+            self._all_pages(builder), self._hardware_tokens(user_id)
+        )
+        seen = {str(m.get("id")) for m in listed}
+        listed += [
+            {"@odata.type": HARDWARE_OATH_ODATA_TYPE, **token}
+            for token in tokens
+            if str(token.get("id")) not in seen
+        ]
+        methods = map(describe_method, listed)
         return [m for m in methods if m is not None]
+
+    async def _hardware_tokens(self, user_id: str) -> list[dict[str, object]]:
+        """The user's hardware OATH tokens, read through beta (a read, so also without
+        GRAPH_BETA_METHODS: a reset that could not remove a token is then refused before any
+        change instead of failing halfway). Without the setting a failed read is not the
+        reset's failure: it goes on with what v1.0 lists, as it would without this read."""
+        url = f"{self._beta_url}/users/{quote(user_id, safe='')}/authentication/hardwareOathMethods"
+        try:
+            return await self._raw_pages(url)
+        except GraphError as exc:
+            if self._beta_methods:
+                raise
+            log.warning(
+                "could not read the user's hardware OATH tokens through Graph beta (%s %s); "
+                "going on with the methods v1.0 lists",
+                exc.status,
+                exc.code,
+            )
+            return []
 
     async def group_user_members(self, group_id: str) -> list[DirectoryUser]:
         """The group's direct members that are users, every page of them."""
@@ -179,12 +234,21 @@ class GraphGateway(ProtectionReads):
         return True
 
     async def delete_method(self, user_id: str, method: RegisteredMethod) -> str | None:
-        if method.type is None:
-            raise ValueError(f"{method.odata_type} has no delete endpoint in Graph v1.0")
-        auth = self._client.users.by_user_id(user_id).authentication
-        builder = item_builder(auth, method.type, method.id)
+        if method.type not in self.removable_types:
+            raise ValueError(f"{method.odata_type} cannot be deleted by this gateway")
         seen, config = response_headers()
-        await self._call(lambda: builder.delete(request_configuration=config), idempotent=True)
+        user = f"users/{quote(user_id, safe='')}/authentication"
+        if method.type is MethodType.hardware_oath:
+            # Unassigns the token: it stays in the tenant's inventory.
+            token = quote(method.id, safe="")
+            await self._delete(f"{self._beta_url}/{user}/hardwareOathMethods/{token}", seen)
+        elif method.type is MethodType.qr_code_pin:
+            # v1.0 (documented 2026), a singleton per user; the pinned SDK has no builder.
+            await self._delete(f"{self._base_url}/{user}/qrCodePinMethod", seen)
+        elif method.type is not None:
+            auth = self._client.users.by_user_id(user_id).authentication
+            builder = item_builder(auth, method.type, method.id)
+            await self._call(lambda: builder.delete(request_configuration=config), idempotent=True)
         return request_id_of(seen)
 
     async def revoke_sessions(self, user_id: str) -> str | None:

@@ -83,6 +83,9 @@ def describe_method(method: Json) -> RegisteredMethod | None:
         display = mask_phone_number(method.get("phoneNumber"))
     elif kind is MethodType.email:
         display = mask_address(method.get("emailAddress"))
+    elif kind is MethodType.hardware_oath:
+        device = method.get("device") or {}
+        display = device.get("displayName") or device.get("serialNumber") or display
     return RegisteredMethod(
         type=kind,
         odata_type=odata_type,

@@ -6,25 +6,32 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_service_client import GraphServiceClient
 
 from shared.graph.contract import GraphError
 from shared.graph.mapping import Json, graph_error
 
-if TYPE_CHECKING:
-    from kiota_abstractions.request_information import RequestInformation
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How the SDK's own request builders map a failed answer: Graph's error envelope.
 _ERRORS: dict[str, Any] = {"XXX": ODataError}
+
+
+def raw_request(method: Method, url: str) -> RequestInformation:
+    """A request to an absolute URL, as the SDK's builders make them."""
+    request = RequestInformation(method)
+    request.url = url
+    request.headers.try_add("Accept", "application/json")
+    return request
 
 
 class GraphReader:
@@ -76,6 +83,26 @@ class GraphReader:
         )
         answer: Any = json.loads(body) if body else {}
         return answer if isinstance(answer, dict) else {}
+
+    async def _delete(self, url: str, option: Any) -> None:
+        """A DELETE the SDK has no request builder for (a beta path, or a v1.0 one newer than
+        the pinned SDK), through the same adapter: authentication, retries, error mapping."""
+        adapter: Any = self._client.request_adapter
+        request = raw_request(Method.DELETE, url)
+        request.add_request_options([option])
+        await self._call(
+            lambda: adapter.send_no_response_content_async(request, _ERRORS), idempotent=True
+        )
+
+    async def _raw_pages(self, url: str) -> list[Json]:
+        """Every item of a collection the SDK has no request builder for."""
+        items: list[Json] = []
+        next_url: str | None = url
+        while next_url:
+            page = await self._read(raw_request(Method.GET, next_url))
+            items.extend(page.get("value") or [])
+            next_url = page.get("@odata.nextLink")
+        return items
 
     async def _all_pages(self, builder: Any, config: Any = None) -> list[Json]:
         """Every item of a collection, following ``@odata.nextLink`` to the end."""
