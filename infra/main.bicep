@@ -51,6 +51,9 @@ param allowedRoleTemplateIds string = ''
 @description('Tenant-wide cap on resets per rolling hour.')
 param resetsPerHour int = 30
 
+@description('Unassign hardware OATH tokens through Graph beta (GRAPH_BETA_METHODS). Microsoft does not support beta in production; off, a reset of a user holding one is refused before any change. Needs no permission beyond UserAuthenticationMethod.ReadWrite.All.')
+param graphBetaMethods bool = false
+
 @minValue(1)
 @maxValue(100)
 @description('Resets of one user per rolling 24 hours.')
@@ -228,6 +231,7 @@ module functionApp 'app/function.bicep' = {
     protectedGroupIds: protectedGroupIds
     allowedRoleTemplateIds: allowedRoleTemplateIds
     resetsPerHour: resetsPerHour
+    graphBetaMethods: graphBetaMethods
     resetsPerUserPerDay: resetsPerUserPerDay
     cleanupSchedule: cleanupSchedule
     redriveMaxAttempts: redriveMaxAttempts

@@ -17,6 +17,7 @@ param deniedUsers string
 param protectedGroupIds string
 param allowedRoleTemplateIds string
 param resetsPerHour int
+param graphBetaMethods bool
 param resetsPerUserPerDay int
 param cleanupSchedule string
 param redriveMaxAttempts int
@@ -188,6 +189,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RESETS_PER_HOUR'
           value: string(resetsPerHour)
+        }
+        {
+          name: 'GRAPH_BETA_METHODS'
+          value: string(graphBetaMethods)
         }
         {
           name: 'RESETS_PER_USER_PER_DAY'

@@ -12,6 +12,8 @@ param includeGroupSweep bool
 // Microsoft Graph's application id and app-role ids are the same in every tenant.
 var graphAppId = '00000003-0000-0000-c000-000000000000'
 var resetAppRoles = {
+  // Also what Graph beta asks to list and unassign a user's hardware OATH tokens
+  // (GRAPH_BETA_METHODS) and v1.0 to delete a QR code + PIN method: no extra grant.
   'UserAuthenticationMethod.ReadWrite.All': '50483e42-d915-4231-9639-7fdb7fd190e5'
   'User.RevokeSessions.All': '77f3a031-c388-4f99-b373-dc68676a979e'
   'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214'

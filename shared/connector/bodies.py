@@ -219,8 +219,9 @@ def _problem(translator: Translator) -> None:
             "type": member(text, "Method type", "Its name, e.g. hardwareOath or qrCodePin."),
             "odata_type": member(text, "Graph type", "Graph's @odata.type of the method."),
             "id": member(text, "Method id", "The method's id in Graph."),
+            "reason": member(text, "Reason", "Why it cannot be removed, and what would change it."),
         },
-        "required": ["type", "odata_type", "id"],
+        "required": ["type", "odata_type", "id", "reason"],
     }
     translator.definitions["Problem"] = {
         "type": "object",
@@ -248,7 +249,8 @@ def _problem(translator: Translator) -> None:
             "methods": member(
                 {"type": "array", "items": {"$ref": "#/definitions/UnremovableMethod"}},
                 "Methods not removable",
-                "method-not-removable: each method the app cannot delete (type, odata_type, id).",
+                "method-not-removable: each method the app cannot delete (type, odata_type, id, "
+                "reason).",
             ),
             "limit": member(
                 text, "Limit", "limit-reached: tenant-hourly-cap, user-cooldown or dry-run-rate."

@@ -29,8 +29,10 @@ from shared.models.outcome import (
     UserRef,
 )
 from shared.models.request import (
+    BETA_ONLY_METHOD_TYPES,
     PASSWORD_ODATA_TYPE,
     PHONE_DELETE_ORDER,
+    V1_REMOVABLE_METHOD_TYPES,
     MethodType,
     NewPhone,
     PhoneType,
@@ -42,8 +44,10 @@ from shared.models.request import (
 )
 
 __all__ = [
+    "BETA_ONLY_METHOD_TYPES",
     "PASSWORD_ODATA_TYPE",
     "PHONE_DELETE_ORDER",
+    "V1_REMOVABLE_METHOD_TYPES",
     "CallbackEvent",
     "CallbackState",
     "CallbackView",

@@ -78,7 +78,9 @@ class RegisteredMethod(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    type: MethodType | None = Field(description="null for types Graph v1.0 cannot delete.")
+    type: MethodType | None = Field(
+        description="null for a type this app does not know (one Graph added later)."
+    )
     odata_type: str
     id: str
     phone_type: PhoneType | None = None

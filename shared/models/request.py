@@ -38,6 +38,10 @@ class MethodType(StrEnum):
     temporary_access_pass = "temporaryAccessPass"
     platform_credential = "platformCredential"
     external_authentication = "externalAuthentication"
+    # Listed and unassigned through Graph beta only, so removed only with GRAPH_BETA_METHODS.
+    hardware_oath = "hardwareOath"
+    # QR code + PIN sign-in (frontline workers): one per user, deleted as a singleton.
+    qr_code_pin = "qrCodePin"
 
     @property
     def odata_type(self) -> str:
@@ -47,11 +51,15 @@ class MethodType(StrEnum):
 
     @classmethod
     def from_odata_type(cls, odata_type: str | None) -> MethodType | None:
-        """Map Graph's ``@odata.type`` to a type, or None for types v1.0 cannot delete."""
+        """Map Graph's ``@odata.type`` to a type, or None for a type this app does not know."""
         return _BY_ODATA_TYPE.get((odata_type or "").lower())
 
 
 _BY_ODATA_TYPE = {t.odata_type.lower(): t for t in MethodType}
+# Types Graph v1.0 can neither list nor delete: the app reaches them through beta, and only when
+# the operator opts in (GRAPH_BETA_METHODS).
+BETA_ONLY_METHOD_TYPES = frozenset({MethodType.hardware_oath})
+V1_REMOVABLE_METHOD_TYPES = frozenset(MethodType) - BETA_ONLY_METHOD_TYPES
 PASSWORD_ODATA_TYPE = "#microsoft.graph.passwordAuthenticationMethod"
 
 

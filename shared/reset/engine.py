@@ -143,7 +143,9 @@ class ResetEngine:
             outcome.retryable = exc.transient
             outcome.finished_at = self._clock()
             return outcome
-        plan = build_plan(plans.planned_request(request), before, guest=user.is_guest)
+        plan = build_plan(
+            plans.planned_request(request), before, user.is_guest, self._graph.removable_types
+        )
         outcome.steps = _merge(carried, plan.steps())
         if request.dry_run:
             outcome.status = OutcomeStatus.planned
@@ -268,10 +270,7 @@ class _Run:
                 # No progress this round: what is left cannot be deleted while the rest remains.
                 for step in refused:
                     if step.detail and self.plan.kept:
-                        kept = sorted({str(m.type or m.odata_type) for m in self.plan.kept})
-                        step.detail += (
-                            f"; it cannot go while kept methods remain ({', '.join(kept)})"
-                        )
+                        step.detail += self.plan.kept_note()
                     self._log(step)
                 break
             pending = refused
@@ -298,8 +297,7 @@ class _Run:
                 self._fail(step, exc)
         else:
             step.result, step.error = StepResult.done, None
-            if not first_round:
-                step.detail = "deleted after the other methods (Graph refused it earlier)"
+            step.detail = plans.done_detail(method, first_round)
         self._log(step)
         return False
 
@@ -380,7 +378,7 @@ class _Run:
                 step.result = StepResult.done
                 step.detail = "Graph answered with an error, but the method is gone (verified)"
         # A step skipped by the plan (revoking a guest) was never due; one skipped at run time
-        # follows a failure, which already makes the reset fail.
+        # follows a failure, which fails the reset already.
         unfinished = [
             s
             for s in outcome.steps

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from shared.graph.contract import TapPolicy
 from shared.models import (
+    BETA_ONLY_METHOD_TYPES,
     PHONE_DELETE_ORDER,
+    V1_REMOVABLE_METHOD_TYPES,
     MethodType,
     NewPhone,
     PhoneType,
@@ -35,10 +37,12 @@ from shared.models import (
 DELETE_ORDER: tuple[MethodType, ...] = (
     MethodType.microsoft_authenticator,
     MethodType.software_oath,
+    MethodType.hardware_oath,
     MethodType.fido2,
     MethodType.windows_hello_for_business,
     MethodType.platform_credential,
     MethodType.external_authentication,
+    MethodType.qr_code_pin,
     MethodType.email,
     MethodType.temporary_access_pass,
     MethodType.phone,
@@ -55,19 +59,16 @@ class MethodNotRemovableError(PlanConflictError):
     A reset that went ahead would delete what it can and then fail on whatever Graph refuses
     while that method remains (the default method is deleted last, and Graph refuses to delete
     the default while any other method is there): the user is left half reset. So it is refused
-    before any change, naming each method by Graph's ``@odata.type`` and id. This covers hardware
-    OATH tokens (managed under Graph beta only: unassigning one is
-    ``DELETE /beta/users/{id}/authentication/hardwareOathMethods/{id}``, see
-    https://learn.microsoft.com/graph/api/authentication-delete-hardwareoathmethods?view=graph-rest-beta),
-    QR code + PIN methods (Microsoft now documents a v1.0 delete,
-    https://learn.microsoft.com/graph/api/qrcodepinauthenticationmethod-delete?view=graph-rest-1.0,
-    but the Graph SDK this app pins has no request builder for it) and any type Graph adds later.
+    before any change, naming each method by Graph's ``@odata.type`` and id and saying why.
+    That covers hardware OATH tokens while beta is not allowed (Graph manages them under beta
+    only: https://learn.microsoft.com/graph/api/authentication-delete-hardwareoathmethods?view=graph-rest-beta)
+    and any type Graph adds after this app was written.
     """
 
     def __init__(self, methods: tuple[RegisteredMethod, ...]) -> None:
         self.methods = methods
         named = "; ".join(
-            f"{type_name(m.odata_type)} ({m.odata_type}, id {m.id}): this app has no delete for it"
+            f"{type_name(m.odata_type)} ({m.odata_type}, id {m.id}): {why_not_removable(m)}"
             for m in methods
         )
         super().__init__(
@@ -75,6 +76,26 @@ class MethodNotRemovableError(PlanConflictError):
             "Entra admin center first, or name in remove_methods only the types to remove "
             "(they stay, and so does the default method if it is one of them)"
         )
+
+
+def why_not_removable(method: RegisteredMethod) -> str:
+    """The reason an admin reads, and what would change it."""
+    if method.type in BETA_ONLY_METHOD_TYPES:
+        return "no v1.0 delete; set GRAPH_BETA_METHODS=true to remove it through Graph beta"
+    return "a type this app does not know, so it has no delete for it"
+
+
+def done_detail(method: RegisteredMethod, first_round: bool) -> str | None:
+    """What a finished deletion tells the admin beyond "done"."""
+    notes = []
+    if method.type is MethodType.hardware_oath:
+        notes.append(
+            "unassigned from the user: the token stays in the tenant's inventory and can be "
+            "handed out again"
+        )
+    if not first_round:
+        notes.append("deleted after the other methods (Graph refused it earlier)")
+    return "; ".join(notes) or None
 
 
 def type_name(odata_type: str) -> str:
@@ -148,6 +169,11 @@ class Plan:
     temporary_access_pass: TemporaryAccessPassRequest | None
     guest: bool = False
 
+    def kept_note(self) -> str:
+        """Why a deletion Graph refused for the default can never go in this reset."""
+        kept = sorted({str(m.type or m.odata_type) for m in self.kept})
+        return f"; it cannot go while kept methods remain ({', '.join(kept)})"
+
     def steps(self) -> list[Step]:
         steps = [
             Step(
@@ -204,18 +230,28 @@ def planned_request(request: ResetRequest) -> ResetRequest:
 
 
 def build_plan(
-    request: ResetRequest, methods: list[RegisteredMethod], *, guest: bool = False
+    request: ResetRequest,
+    methods: list[RegisteredMethod],
+    guest: bool = False,
+    removable: frozenset[MethodType] = V1_REMOVABLE_METHOD_TYPES,
 ) -> Plan:
+    """``removable``: the types the gateway can delete (beta adds hardware tokens)."""
     selected = request.selected_types()
     deletions = sorted(
-        (m for m in methods if m.type is not None and m.type in selected), key=_deletion_key
+        (m for m in methods if m.type in selected and m.type in removable), key=_deletion_key
     )
-    kept = [m for m in methods if m.type is not None and m.type not in selected]
-    # Types this app cannot delete (hardware OATH, QR code + PIN, whatever Graph adds later) are
-    # only "selected" by a request for "all": refused up front rather than skipped in silence.
-    unremovable = [m for m in methods if m.type is None]
-    if unremovable and request.remove_methods == "all":
+    # A type this app does not know can only be "selected" by a request for "all"; a known
+    # one it cannot delete (a hardware token without beta) by naming it or "all". Either is
+    # refused up front rather than skipped in silence.
+    unremovable = [
+        m
+        for m in methods
+        if (m.type is None and request.remove_methods == "all")
+        or (m.type is not None and m.type in selected and m.type not in removable)
+    ]
+    if unremovable:
         raise MethodNotRemovableError(tuple(unremovable))
+    kept = [m for m in methods if m not in deletions]
     if request.new_phone is not None:
         _check_new_phone(request.new_phone, kept)
     if guest and request.temporary_access_pass is not None:
@@ -225,7 +261,7 @@ def build_plan(
         )
     return Plan(
         deletions=tuple(deletions),
-        kept=tuple(kept + unremovable),
+        kept=tuple(kept),
         revoke_sessions=request.revoke_sessions,
         new_phone=request.new_phone,
         temporary_access_pass=request.temporary_access_pass,

@@ -27,6 +27,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "GRAPH_TIMEOUT_SECONDS": "graph_timeout_seconds",
     "GRAPH_MAX_RETRIES": "graph_max_retries",
     "GRAPH_RETRY_DELAY_SECONDS": "graph_retry_delay_seconds",
+    "GRAPH_BETA_METHODS": "graph_beta_methods",
     "RESET_QUEUE_NAME": "reset_queue_name",
     "LEDGER_TABLE_NAME": "ledger_table_name",
     STORAGE_CONNECTION: "storage_connection_string",

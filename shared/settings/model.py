@@ -85,10 +85,14 @@ class Settings(BaseModel):
         le=180,
         description="Base of the exponential back-off when Graph sends no Retry-After.",
     )
+    graph_beta_methods: bool = Field(
+        default=False,
+        description="Remove hardware OATH tokens through Graph beta (Microsoft does not support "
+        "beta in production: an explicit choice). Off: no beta write, a refusal up front.",
+    )
 
     reset_queue_name: str = Field(
         default="mfa-resets",
-        # Storage queue rules, leaving room for the "-poison" suffix.
         # Storage queue rules (3-63 characters), leaving room for "-callbacks-poison".
         min_length=3,
         max_length=46,
@@ -380,6 +384,11 @@ class Settings(BaseModel):
         """
         parts = urlsplit(self.graph_base_url)
         return f"{parts.scheme}://{parts.netloc}/.default"
+
+    @property
+    def graph_beta_url(self) -> str:
+        """Graph's beta root beside the configured version (same cloud, same token)."""
+        return self.graph_base_url.rsplit("/", 1)[0] + "/beta"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -24,6 +24,7 @@ from shared.reset.plan import (
     PlanConflictError,
     TapNotAllowedError,
     type_name,
+    why_not_removable,
 )
 from shared.reset.status import status_view
 from shared.reset.submission import DryRunLimitError
@@ -170,7 +171,12 @@ def refusal_problem(exc: Exception) -> Problem | None:
             f"Nothing was changed: {exc}.",
             extensions={
                 "methods": [
-                    {"type": type_name(m.odata_type), "odata_type": m.odata_type, "id": m.id}
+                    {
+                        "type": type_name(m.odata_type),
+                        "odata_type": m.odata_type,
+                        "id": m.id,
+                        "reason": why_not_removable(m),
+                    }
                     for m in exc.methods
                 ]
             },

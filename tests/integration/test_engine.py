@@ -40,6 +40,7 @@ COLLECTIONS = {
     MethodType.temporary_access_pass: "temporaryAccessPassMethods",
     MethodType.platform_credential: "platformCredentialMethods",
     MethodType.external_authentication: "externalAuthenticationMethods",
+    MethodType.hardware_oath: "hardwareOathMethods",  # through beta
 }
 
 
@@ -64,7 +65,7 @@ def kinds_left(tenant: Tenant, user_id: str) -> set[str]:
 
 
 async def test_every_method_type_is_deleted_through_its_own_endpoint(
-    tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
+    tenant: Tenant, graph_emulator: GraphEmulator, beta_gateway: GraphGateway
 ):
     user = tenant.add_user("all.types@contoso.example", display_name="All Types")
     default = tenant.add_method(
@@ -73,7 +74,7 @@ async def test_every_method_type_is_deleted_through_its_own_endpoint(
     for kind in MethodType:
         if kind is not MethodType.phone:
             tenant.add_method(user.id, kind.value)
-    outcome = await ResetEngine(gateway).run(request(user.user_principal_name), "r1")
+    outcome = await ResetEngine(beta_gateway).run(request(user.user_principal_name), "r1")
 
     assert outcome.status is OutcomeStatus.succeeded, outcome.detail
     assert outcome.remaining_methods == []
@@ -81,6 +82,8 @@ async def test_every_method_type_is_deleted_through_its_own_endpoint(
     deleted = deletes(graph_emulator)
     for kind, collection in COLLECTIONS.items():
         assert any(f"/authentication/{collection}/" in p for p in deleted), kind
+    assert f"/v1.0/users/{user.id}/authentication/qrCodePinMethod" in deleted  # a singleton
+    assert all(p.startswith("/v1.0/") != ("/hardwareOathMethods/" in p) for p in deleted)
     assert deleted[-1].endswith(f"/phoneMethods/{default}")
     # The password is never touched, and the generic endpoint Graph lacks is never called.
     assert not [r for r in graph_emulator.writes() if "passwordMethods" in r.path]

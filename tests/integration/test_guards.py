@@ -143,6 +143,9 @@ def policy(protected: dict[str, str]) -> TargetPolicy:
     )
 
 
+READS_OF_METHODS = {("GET", "methods"), ("GET", "hardwareOathMethods")}
+
+
 @pytest.mark.parametrize(("kind", "reason"), PATHS)
 async def test_every_path_to_a_role_is_refused_before_any_write(
     protected: dict[str, str],
@@ -157,10 +160,10 @@ async def test_every_path_to_a_role_is_refused_before_any_write(
 
     assert refused.value.reason == reason
     assert graph_emulator.writes() == []
-    # Nothing of the account's methods was touched: the listing, read beside the protection
-    # check in the same batch, is the only request that went near them.
+    # Nothing of the account's methods was touched: the listing (and its hardware tokens,
+    # through beta), read beside the protection check, is all that went near them.
     near = [r for r in graph_emulator.requests if "/authentication/" in r.path]
-    assert {(r.method, r.path.rsplit("/", 1)[1]) for r in near} <= {("GET", "methods")}
+    assert {(r.method, r.path.rsplit("/", 1)[1]) for r in near} <= READS_OF_METHODS
 
 
 def test_every_path_has_a_public_description():
@@ -306,10 +309,10 @@ async def test_every_read_fails_closed_and_says_which(
     assert failed.value.permission == permission
     assert failed.value.status == status
     assert graph_emulator.writes() == []
-    # Nothing of the account's methods was touched: the listing, read beside the protection
-    # check in the same batch, is the only request that went near them.
+    # Nothing of the account's methods was touched: the listing (and its hardware tokens,
+    # through beta), read beside the protection check, is all that went near them.
     near = [r for r in graph_emulator.requests if "/authentication/" in r.path]
-    assert {(r.method, r.path.rsplit("/", 1)[1]) for r in near} <= {("GET", "methods")}
+    assert {(r.method, r.path.rsplit("/", 1)[1]) for r in near} <= READS_OF_METHODS
 
 
 async def test_refusal_is_a_403_problem_and_a_refused_ledger_row(

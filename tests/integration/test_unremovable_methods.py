@@ -1,10 +1,12 @@
-"""Fail before harm: a user holding a method the app cannot delete (a hardware OATH token, a QR
-code + PIN method, a type Graph adds later) is refused up front, with the method named.
+"""Fail before harm: a user holding a method the app cannot delete (a hardware OATH token while
+GRAPH_BETA_METHODS is off, a type Graph adds later) is refused up front, with the method named
+and the reason, unless the request keeps that type.
 
 Before, such a method was skipped in silence: the reset deleted what it could, then Graph
-refused the default method while the unknown one remained, and the user was left half reset
-(502, "1 selected method(s) remain") with nothing saying what blocked it. Graph v1.0 lists these
-types but has no collection to delete them from; the emulator does the same.
+refused the default method while the other remained, and the user was left half reset (502,
+"1 selected method(s) remain") with nothing saying what blocked it. Graph v1.0 does not list
+hardware tokens at all (it lists only its own version's types), so the app reads them through
+beta even with beta off: a read, which changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from emulator import GraphEmulator, Tenant
+from emulator import Fault, GraphEmulator, Tenant
 from shared.ledger import get_ledger
 from tests.integration.test_async_resets import enqueue, functions
 from tests.support.fixtures import StorageNames
@@ -26,6 +28,10 @@ ODATA = {
     "futureType": "#microsoft.graph.futureSignInAuthenticationMethod",
 }
 NAMES = {"hardwareOath": "hardwareOath", "qrCodePin": "qrCodePin", "futureType": "futureSignIn"}
+REASONS = {
+    "hardwareOath": "no v1.0 delete; set GRAPH_BETA_METHODS=true to remove it through Graph beta",
+    "futureType": "a type this app does not know, so it has no delete for it",
+}
 
 
 def reset_of(upn: str, ticket: str, **fields: Any) -> dict[str, Any]:
@@ -55,7 +61,6 @@ def seed(tenant: Tenant, kind: str, *, beside_phone: bool) -> tuple[str, str]:
     [
         ("hardwareOath", False),  # the token is the default method
         ("hardwareOath", True),  # a token beside the default phone: the issue's case
-        ("qrCodePin", True),
         ("futureType", True),  # an @odata.type nobody knows
     ],
 )
@@ -77,8 +82,11 @@ async def test_a_method_the_app_cannot_delete_is_named_and_nothing_is_deleted(
     assert response.status_code == 409, response.get_body()
     body = problem(response)
     assert body["type"] == "urn:mfa-reset:problem:method-not-removable"
-    assert body["methods"] == [{"type": NAMES[kind], "odata_type": ODATA[kind], "id": held}]
+    assert body["methods"] == [
+        {"type": NAMES[kind], "odata_type": ODATA[kind], "id": held, "reason": REASONS[kind]}
+    ]
     assert NAMES[kind] in body["detail"] and held in body["detail"]
+    assert REASONS[kind] in body["detail"]
     assert graph_emulator.writes() == []
     assert tenant.methods(user_id) == before and tenant.revocations(user_id) == 0
 
@@ -128,5 +136,45 @@ async def test_a_listed_request_leaves_the_token_and_says_it_remains(
     assert deleted["odata_type"] == "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod"
     remaining = {m["id"]: m for m in outcome["remaining_methods"]}
     assert remaining[held]["odata_type"] == ODATA["hardwareOath"]
-    assert remaining[held]["type"] is None
+    assert remaining[held]["type"] == "hardwareOath"
     assert held in {m["id"] for m in tenant.methods(user_id)}
+
+
+async def test_naming_hardware_tokens_without_beta_is_refused_and_keeping_them_is_not(
+    tenant: Tenant, graph_emulator: GraphEmulator, app_env: StorageNames
+):
+    user_id, held = seed(tenant, "hardwareOath", beside_phone=False)
+
+    named, _ = await submit(
+        reset_of("hardwareoath.user@contoso.example", "INC0263", remove_methods=["hardwareOath"])
+    )
+    kept, _ = await submit(
+        reset_of("hardwareoath.user@contoso.example", "INC0264", keep_methods=["hardwareOath"])
+    )
+
+    assert named.status_code == 409, named.get_body()
+    assert problem(named)["methods"][0]["reason"] == REASONS["hardwareOath"]
+    assert kept.status_code == 200, kept.get_body()
+    assert body_of(kept)["status"] == "succeeded"
+    assert [m["id"] for m in tenant.methods(user_id)][1:] == [held]
+
+
+async def test_without_beta_a_failed_token_read_does_not_stop_a_reset(
+    tenant: Tenant,
+    graph_emulator: GraphEmulator,
+    app_env: StorageNames,
+    caplog: pytest.LogCaptureFixture,
+):
+    user = tenant.add_user("no.token@contoso.example", display_name="No token")
+    tenant.add_method(user.id, "phone", phone_number="+1 2065550144", default=True)
+    graph_emulator.faults.add(
+        Fault(method="GET", path=r"^/beta/.*/hardwareOathMethods$", status=403, times=None)
+    )
+
+    response, _ = await submit(reset_of("no.token@contoso.example", "INC0265"))
+
+    assert body_of(response)["status"] == "succeeded"
+    assert "could not read the user's hardware OATH tokens" in caplog.text
+    assert not [
+        r for r in graph_emulator.requests if r.path.startswith("/beta/") and r.method != "GET"
+    ]

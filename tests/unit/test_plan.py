@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from shared.models import MethodType, PhoneType, RegisteredMethod, ResetRequest, StepAction
+from shared.models import (
+    V1_REMOVABLE_METHOD_TYPES,
+    MethodType,
+    PhoneType,
+    RegisteredMethod,
+    ResetRequest,
+    StepAction,
+)
 from shared.reset.plan import MethodNotRemovableError, PlanConflictError, build_plan, type_name
 
 MOBILE = "3179e48a-750b-4051-897c-87b9720928f7"
@@ -16,7 +23,7 @@ OFFICE = "e37fc753-ff3b-4958-9484-eaa9425c82bc"
 
 
 def method(kind: MethodType | None, mid: str, phone: PhoneType | None = None) -> RegisteredMethod:
-    odata = kind.odata_type if kind else "#microsoft.graph.hardwareOathAuthenticationMethod"
+    odata = kind.odata_type if kind else "#microsoft.graph.futureSignInAuthenticationMethod"
     return RegisteredMethod(type=kind, odata_type=odata, id=mid, phone_type=phone)
 
 
@@ -31,7 +38,9 @@ EVERYTHING = [
     method(MethodType.temporary_access_pass, "t1"),
     method(MethodType.software_oath, "o1"),
 ]
-HARDWARE = method(None, "h1")
+UNKNOWN = method(None, "u1")
+HARDWARE = method(MethodType.hardware_oath, "h1")
+WITH_BETA = frozenset(MethodType)
 
 
 def request(**fields: Any) -> ResetRequest:
@@ -61,21 +70,40 @@ def test_steps_run_deletes_then_revoke_then_new_credentials():
     ]
 
 
-def test_a_method_the_app_cannot_delete_refuses_a_reset_of_all_and_is_named():
-    with pytest.raises(MethodNotRemovableError) as refused:
-        build_plan(request(), [*EVERYTHING, HARDWARE])
-    assert [m.id for m in refused.value.methods] == ["h1"]
-    assert "hardwareOath" in str(refused.value) and "id h1" in str(refused.value)
+def test_a_type_nobody_knows_refuses_a_reset_of_all_and_is_named():
+    for removable in (V1_REMOVABLE_METHOD_TYPES, WITH_BETA):
+        with pytest.raises(MethodNotRemovableError) as refused:
+            build_plan(request(), [*EVERYTHING, UNKNOWN], removable=removable)
+        assert [m.id for m in refused.value.methods] == ["u1"]
+        assert "futureSignIn" in str(refused.value) and "id u1" in str(refused.value)
+        assert "does not know" in str(refused.value)
     # keep_methods cannot keep a type the app does not know: still refused.
     with pytest.raises(MethodNotRemovableError):
-        build_plan(request(keep_methods=["phone"]), [*EVERYTHING, HARDWARE])
+        build_plan(request(keep_methods=["phone"]), [*EVERYTHING, UNKNOWN])
+
+
+def test_a_hardware_token_without_beta_is_refused_unless_kept():
+    with pytest.raises(MethodNotRemovableError) as refused:
+        build_plan(request(), [*EVERYTHING, HARDWARE])
+    assert "GRAPH_BETA_METHODS=true" in str(refused.value)
+    with pytest.raises(MethodNotRemovableError):
+        build_plan(request(remove_methods=["hardwareOath", "fido2"]), [*EVERYTHING, HARDWARE])
+    kept = build_plan(request(keep_methods=["hardwareOath"]), [*EVERYTHING, HARDWARE])
+    assert HARDWARE in kept.kept and HARDWARE not in kept.deletions
+
+
+def test_with_beta_a_hardware_token_goes_with_the_app_based_methods():
+    plan = build_plan(request(), [*EVERYTHING, HARDWARE], removable=WITH_BETA)
+    order = [m.id for m in plan.deletions]
+    assert order[:3] == ["a1", "o1", "h1"]
+    assert not plan.kept
 
 
 def test_a_listed_request_keeps_what_the_app_cannot_delete_and_says_so():
-    listed = build_plan(request(remove_methods=["fido2"]), [*EVERYTHING, HARDWARE])
+    listed = build_plan(request(remove_methods=["fido2"]), [*EVERYTHING, HARDWARE, UNKNOWN])
     assert [m.id for m in listed.deletions] == ["f1"]
-    assert "h1" in {m.id for m in listed.kept}
-    assert not [s for s in listed.steps() if s.method_id == "h1"]
+    assert {"h1", "u1"} <= {m.id for m in listed.kept}
+    assert not [s for s in listed.steps() if s.method_id in ("h1", "u1")]
 
 
 def test_every_delete_step_carries_graphs_type():
