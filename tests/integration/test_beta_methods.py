@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from emulator import Fault, GraphEmulator, Tenant
-from emulator.requestlog import sequential_rounds
+from emulator.requestlog import RecordedRequest, sequential_rounds
 from shared.settings import get_settings
 from tests.integration.test_unremovable_methods import ODATA, reset_of, seed
 from tests.support.fixtures import StorageNames
@@ -172,3 +172,24 @@ async def test_with_beta_a_failed_token_read_fails_the_reset_before_any_change(
     body: dict[str, Any] = body_of(response)
     assert response.status_code == 502, body
     assert graph_emulator.writes() == []
+
+
+async def test_a_round_sends_one_batch_per_graph_version_never_a_mixed_one(
+    tenant: Tenant, graph_emulator: GraphEmulator, beta: StorageNames
+):
+    user_id, first = seed(tenant, "hardwareOath", beside_phone=True)
+    second = tenant.add_method(user_id, "hardwareOath")
+
+    response, _ = await submit(reset_of("hardwareoath.user@contoso.example", "INC0271"))
+
+    assert body_of(response)["status"] == "succeeded"
+    batches = [r for r in graph_emulator.requests if r.batch_id is None and "$batch" in r.path]
+    versions: dict[str, list[RecordedRequest]] = {}
+    for batch in batches:
+        version = batch.path.split("/")[1]
+        items = graph_emulator.batch_items(batch)
+        assert all(item.path.startswith(f"/{version}/") for item in items), batch.path
+        versions.setdefault(version, []).extend(items)
+    unassigned = {i.path.rsplit("/", 1)[1] for i in versions["beta"] if i.method == "DELETE"}
+    assert unassigned == {first, second}
+    assert any(i.method == "DELETE" for i in versions["v1.0"])

@@ -91,11 +91,12 @@ async def test_a_method_the_app_cannot_delete_is_named_and_nothing_is_deleted(
     assert tenant.methods(user_id) == before and tenant.revocations(user_id) == 0
 
 
-async def test_the_ledger_and_the_status_view_name_what_blocked_a_queued_reset(
+async def test_the_ledger_the_status_view_and_the_audit_name_what_blocked_a_queued_reset(
     tenant: Tenant,
     graph_emulator: GraphEmulator,
     app_env: StorageNames,
     queue_host: QueueHost,
+    caplog: pytest.LogCaptureFixture,
 ):
     user_id, held = seed(tenant, "hardwareOath", beside_phone=True)
     body = reset_of("hardwareoath.user@contoso.example", "INC0261", mode="async")
@@ -111,6 +112,9 @@ async def test_the_ledger_and_the_status_view_name_what_blocked_a_queued_reset(
     view = body_of(await status(reset_id))
     assert view["status"] == "failed"
     assert "hardwareOath" in view["detail"] and held in view["detail"]
+    assert REASONS["hardwareOath"] in view["detail"]
+    (event,) = [r for r in caplog.records if r.name == "mfa_reset.audit" and "INC0261" in r.message]
+    assert '"event":"failed"' in event.message and REASONS["hardwareOath"] in event.message
     ledger = await get_ledger()
     (row,) = [r async for r in ledger._table.query_entities("TicketId eq 'INC0261'")]
     assert row["Status"] == "failed" and held in row["LastError"]
