@@ -40,7 +40,7 @@ class _Drop(Exception):
 
 
 class GraphEmulator:
-    """A Graph v1.0 emulator plus managed-identity endpoint on an ephemeral loopback port.
+    """A Graph emulator (v1.0, beta) plus managed-identity endpoint on an ephemeral loopback port.
 
     ``require_auth=False`` accepts Graph requests without a bearer token; it exists for
     tests that deliberately use the SDK's anonymous authentication provider.

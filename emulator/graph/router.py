@@ -33,7 +33,7 @@ _RAW_PAREN_KEY = re.compile(
 
 
 class GraphService:
-    """The Graph v1.0 surface over one tenant: what the resource handlers read as their
+    """The Graph surface (v1.0 and beta) over one tenant: what the resource handlers read as their
     :class:`~.call.Service`."""
 
     def __init__(self, tenant: Tenant, origin: str, max_page_size: int = MAX_PAGE) -> None:
