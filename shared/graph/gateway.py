@@ -16,6 +16,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.method import Method
 from msgraph.generated.groups.item.members.graph_user.graph_user_request_builder import (
     GraphUserRequestBuilder,
 )
@@ -44,6 +45,7 @@ from shared.graph.mapping import (
     request_id_of,
     response_headers,
 )
+from shared.graph.reader import raw_request
 from shared.models import (
     V1_REMOVABLE_METHOD_TYPES,
     MethodType,
@@ -92,12 +94,12 @@ class GraphGateway(ProtectionReads):
         client: GraphServiceClient,
         base_url: str,
         *,
-        beta_url: str | None = None,
+        beta_url: str,
         beta_methods: bool = False,
     ) -> None:
         super().__init__(client, base_url)
         self._mail = GraphMail(client, self._call, self._read)
-        self._beta_url = (beta_url or self._base_url.rsplit("/", 1)[0] + "/beta").rstrip("/")
+        self._beta_url = beta_url.rstrip("/")
         self._beta_methods = beta_methods
 
     @property
@@ -184,7 +186,7 @@ class GraphGateway(ProtectionReads):
         reset's failure: it goes on with what v1.0 lists, as it would without this read."""
         url = f"{self._beta_url}/users/{quote(user_id, safe='')}/authentication/hardwareOathMethods"
         try:
-            return await self._raw_pages(url)
+            return await self._pages(raw_request(Method.GET, url))
         except GraphError as exc:
             if self._beta_methods:
                 raise

@@ -94,21 +94,15 @@ class GraphReader:
             lambda: adapter.send_no_response_content_async(request, _ERRORS), idempotent=True
         )
 
-    async def _raw_pages(self, url: str) -> list[Json]:
-        """Every item of a collection the SDK has no request builder for."""
-        items: list[Json] = []
-        next_url: str | None = url
-        while next_url:
-            page = await self._read(raw_request(Method.GET, next_url))
-            items.extend(page.get("value") or [])
-            next_url = page.get("@odata.nextLink")
-        return items
-
     async def _all_pages(self, builder: Any, config: Any = None) -> list[Json]:
         """Every item of a collection, following ``@odata.nextLink`` to the end."""
-        page = await self._read(builder.to_get_request_information(config))
+        return await self._pages(builder.to_get_request_information(config))
+
+    async def _pages(self, first: RequestInformation) -> list[Json]:
+        """Every item from ``first`` on; also for collections the SDK has no builder for."""
+        page = await self._read(first)
         items: list[Json] = list(page.get("value") or [])
         while next_link := page.get("@odata.nextLink"):
-            page = await self._read(builder.with_url(next_link).to_get_request_information())
+            page = await self._read(raw_request(Method.GET, next_link))
             items.extend(page.get("value") or [])
         return items

@@ -247,7 +247,7 @@ def build_plan(
         m
         for m in methods
         if (m.type is None and request.remove_methods == "all")
-        or (m.type is not None and m.type in selected and m.type not in removable)
+        or (m.type in selected and m.type not in removable)
     ]
     if unremovable:
         raise MethodNotRemovableError(tuple(unremovable))

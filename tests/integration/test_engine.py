@@ -155,7 +155,9 @@ class _AnotherAdminIsFaster(GraphGateway):
 async def test_a_method_already_gone_counts_as_absent(
     tenant: Tenant, graph_emulator: GraphEmulator, gateway: GraphGateway
 ):
-    racing = _AnotherAdminIsFaster(gateway._client, graph_emulator.base_url)
+    racing = _AnotherAdminIsFaster(
+        gateway._client, graph_emulator.base_url, beta_url=f"{graph_emulator.origin}/beta"
+    )
     outcome = await ResetEngine(racing).run(request(ALEX), "r1")
 
     fido_calls = [r for r in graph_emulator.requests if "/fido2Methods/" in r.path]
